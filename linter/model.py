@@ -1,0 +1,474 @@
+"""The typed model of a deployment's traffic path.
+
+Two layers meet here:
+
+* the *source* layer (`Span`, `SourceFile`, `ParseProblem`): where things are written;
+* the *path* layer: what the proxy exposes (`Entrypoint`), how it routes (`Route`), which backend
+  servers it dials (`Upstream`, `UpstreamServer`), which mail-server sockets answer (`Listener`),
+  and the edges between them (`Link`, made by `link.py`).
+
+Builders (``build/``) produce these objects from parsed files; rules only read them. No parsing
+and no rule logic lives here. Every value a rule may report on is a `Setting`: the value plus the
+span of the line that decided it and a short description of where it came from (a default, an
+inherited `defaults` section, an image tag, ...).
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from typing import Generic, Iterable, TypeVar
+
+T = TypeVar("T")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+# --------------------------------------------------------------------------------------------
+# Source layer
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """A region of a file. 1-based; `end_column` is exclusive (Lark's meta and SARIF agree)."""
+
+    path: str  # POSIX path as shown to the user (relative to the working directory when inside it)
+    line: int
+    column: int = 1
+    end_line: int | None = None
+    end_column: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+    @classmethod
+    def whole_file(cls, path: str) -> Span:
+        return cls(path, 1, 1)
+
+
+class FileKind(StrEnum):
+    """What a file is. The values are the names accepted by ``--kind``."""
+
+    DOVECOT = "dovecot"  # dovecot.conf, conf.d/*.conf, docker-mailserver dovecot.cf
+    POSTFIX_MAIN = "postfix-main"  # main.cf, docker-mailserver postfix-main.cf
+    POSTFIX_MASTER = "postfix-master"  # master.cf
+    DMS_POSTFIX_MASTER = "dms-postfix-master"  # docker-mailserver postfix-master.cf (postconf -P lines)
+    DMS_USER_PATCHES = "dms-user-patches"  # docker-mailserver user-patches.sh
+    HAPROXY = "haproxy"
+    COMPOSE = "compose"
+    TRAEFIK_STATIC = "traefik-static"
+    TRAEFIK_DYNAMIC = "traefik-dynamic"
+    KUBERNETES = "kubernetes"
+    STALWART = "stalwart"
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    line: int
+    column: int
+    text: str  # including the leading '#'
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file the linter read. `text` is already decoded; `path` is the display path."""
+
+    path: str
+    kind: FileKind
+    text: str
+    abspath: str = field(compare=False, repr=False, default="")
+    # docker-mailserver override files keep their own syntax but change meaning (an overlay)
+    dms_override: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ParseProblem:
+    """A file (or part of one) that could not be read: becomes an MPL001 finding."""
+
+    span: Span
+    message: str  # what was found and what was expected
+    expected: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------------------
+# Values with provenance
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Setting(Generic[T]):
+    """A value and where it was decided.
+
+    `span` is None only for values nobody wrote (built-in defaults); `origin` then says which
+    default applied ("Dovecot default", "docker-mailserver 15 stock master.cf", ...).
+    """
+
+    value: T
+    span: Span | None = field(default=None, compare=False)
+    origin: str = field(default="", compare=False)
+
+    @property
+    def is_default(self) -> bool:
+        return self.span is None
+
+    def describe_origin(self) -> str:
+        if self.span is not None and self.origin:
+            return f"{self.origin} ({self.span})"
+        if self.span is not None:
+            return str(self.span)
+        return self.origin or "default"
+
+
+class Product(StrEnum):
+    DOVECOT = "Dovecot"
+    POSTFIX = "Postfix"
+    HAPROXY = "HAProxy"
+    TRAEFIK = "Traefik"
+    STALWART = "Stalwart"
+    DOCKER_MAILSERVER = "docker-mailserver"
+
+
+class ProxyHeader(Enum):
+    """A PROXY protocol header: what a hop sends, or what a listener accepts."""
+
+    NONE = "none"
+    V1 = "v1"
+    V2 = "v2"
+    ANY = "v1 or v2"  # receivers that auto-detect
+
+    @property
+    def sends(self) -> bool:
+        return self is not ProxyHeader.NONE
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TlsMode(StrEnum):
+    """How a mail listener speaks TLS."""
+
+    NONE = "none"  # plaintext, no STARTTLS offered
+    STARTTLS = "starttls"  # plaintext first, upgraded by STARTTLS (server speaks first)
+    IMPLICIT = "implicit"  # TLS from the first byte (client sends ClientHello first)
+
+
+class ProxyTls(StrEnum):
+    """What the proxy does with TLS on a route."""
+
+    NONE = "none"  # bytes passed as they come
+    TERMINATE = "terminate"  # the proxy does the handshake with the client
+    PASSTHROUGH = "passthrough"  # the proxy waits for a ClientHello to read SNI, then passes it on
+
+
+class MailProtocol(StrEnum):
+    SMTP = "smtp"
+    SUBMISSION = "submission"
+    SUBMISSIONS = "submissions"
+    IMAP = "imap"
+    IMAPS = "imaps"
+    POP3 = "pop3"
+    POP3S = "pop3s"
+    SIEVE = "managesieve"
+    LMTP = "lmtp"
+
+    @property
+    def server_speaks_first(self) -> bool:
+        return self in _SERVER_FIRST
+
+    @property
+    def is_imap(self) -> bool:
+        return self in (MailProtocol.IMAP, MailProtocol.IMAPS)
+
+    @property
+    def default_tls(self) -> TlsMode:
+        return TlsMode.IMPLICIT if self in _IMPLICIT else TlsMode.STARTTLS
+
+
+_SERVER_FIRST = {
+    MailProtocol.SMTP,
+    MailProtocol.SUBMISSION,
+    MailProtocol.IMAP,
+    MailProtocol.POP3,
+    MailProtocol.SIEVE,
+    MailProtocol.LMTP,
+}
+_IMPLICIT = {MailProtocol.SUBMISSIONS, MailProtocol.IMAPS, MailProtocol.POP3S}
+
+
+@functools.total_ordering
+@dataclass(frozen=True, slots=True, eq=False)
+class Version:
+    """A product version such as 3.5 or 2.3.19. Compares numerically; 3.5 == 3.5.0."""
+
+    parts: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Version | None:
+        """The leading dotted number of `text` ("v3.5.2-rc1" -> 3.5.2), or None."""
+        match = re.match(r"\s*[vV]?(\d+(?:\.\d+)*)", text)
+        return cls(tuple(int(p) for p in match.group(1).split("."))) if match else None
+
+    def _key(self) -> tuple[int, ...]:
+        parts = list(self.parts)
+        while len(parts) > 1 and parts[-1] == 0:
+            parts.pop()
+        return tuple(parts)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Version) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __lt__(self, other: Version) -> bool:
+        return self._key() < other._key()
+
+    def __str__(self) -> str:
+        return ".".join(str(p) for p in self.parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Path layer
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A machine or container the configs run on, with every name it answers to.
+
+    Compose services contribute their service name, container_name, hostname, aliases and
+    static addresses; a plain directory of configs yields no host (unknown), which the linker
+    treats as "could be anything".
+    """
+
+    name: str
+    aliases: frozenset[str] = frozenset()
+    addresses: tuple[Setting[str], ...] = ()  # static IPs (compose ipv4_address/ipv6_address)
+    image: Setting[str] | None = None
+    span: Span | None = None
+
+    def answers_to(self, host: str) -> bool:
+        h = host.lower()
+        return h == self.name.lower() or h in {a.lower() for a in self.aliases} or any(
+            a.value == host for a in self.addresses
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Entrypoint:
+    """Where clients connect to the proxy: HAProxy `bind`, Traefik entryPoints.<name>."""
+
+    product: Product
+    name: str
+    port: int | None
+    address: str | None  # None or "" means every interface
+    span: Span
+    tls: Setting[bool] = Setting(False)  # the proxy terminates TLS for every route here (bind ssl)
+    accepts_proxy: Setting[ProxyHeader] = Setting(ProxyHeader.NONE)  # accept-proxy / proxyProtocol
+    host: str | None = None  # the Host this proxy runs on, when known
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How the proxy sends one entrypoint's traffic to one upstream.
+
+    HAProxy: a `default_backend`/`use_backend` of a frontend, or a `listen` section.
+    Traefik: a TCP (or HTTP) router.
+    """
+
+    product: Product
+    name: str
+    entrypoints: tuple[str, ...]  # Entrypoint names this route listens on
+    upstream: str | None  # Upstream name; None when the route names none
+    span: Span
+    tls: Setting[ProxyTls] = Setting(ProxyTls.NONE)
+    sni: Setting[str] | None = None  # HostSNI value / SNI match, when routing by SNI
+    layer: Setting[str] = Setting("tcp")  # "tcp" or "http" (HAProxy mode, Traefik router kind)
+    # Effective idle timeout on the established connection, in seconds; None when the proxy
+    # imposes none (for example Traefik after routing). `related` holds the other spans that
+    # took part in deciding it (a timeout tunnel overriding client/server, ...).
+    idle_timeout: Setting[float | None] = Setting(None)
+    idle_timeout_related: tuple[Setting[float], ...] = ()
+
+    def describe(self) -> str:
+        kind = "frontend route" if self.product is Product.HAPROXY else f"{self.layer.value.upper()} router"
+        return f"{self.product} {kind} {self.name!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamServer:
+    """One backend address the proxy dials: HAProxy `server`, Traefik loadBalancer server."""
+
+    product: Product
+    upstream: str
+    name: str
+    host: str | None  # hostname, service name or IP; None when implicit (Traefik container)
+    port: int | None
+    span: Span
+    send_proxy: Setting[ProxyHeader] = Setting(ProxyHeader.NONE)
+    tls: Setting[bool] = Setting(False)  # the proxy speaks TLS to the backend
+    target_host: str | None = None  # Host.name this server is known to be (Traefik labels' container)
+
+    def describe(self) -> str:
+        if self.product is Product.HAPROXY:
+            return f"HAProxy server {self.name!r} in backend {self.upstream!r}"
+        return f"{self.product} service {self.upstream!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    product: Product
+    name: str
+    servers: tuple[UpstreamServer, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A socket a mail server listens on.
+
+    Dovecot `inet_listener`, Postfix master.cf `inet` service, Stalwart listener.
+    """
+
+    product: Product  # Dovecot, Postfix, Stalwart
+    service: str  # Dovecot service (imap-login) / Postfix service name (smtp, 10587, ...)
+    name: str  # Dovecot listener name / Postfix service name
+    port: int | None
+    address: str | None
+    span: Span  # the line a user edits to change this listener
+    protocol: MailProtocol | None = None
+    tls: Setting[TlsMode] = Setting(TlsMode.STARTTLS)
+    accepts_proxy: Setting[ProxyHeader] = Setting(ProxyHeader.NONE)
+    # Who may send PROXY (Dovecot haproxy_trusted_networks, Stalwart trusted-networks);
+    # None when the product has no such list (Postfix).
+    trusted_proxies: Setting[tuple[IPNetwork, ...]] | None = None
+    version: Setting[Version] | None = None  # the product's version, when known
+    host: str | None = None  # Host.name this listener runs on, when known
+    daemon: str | None = None  # Postfix: "postscreen" / "smtpd"; Dovecot: service name
+    instance: str = ""  # which DovecotConfig/PostfixConfig (their `id`) this belongs to
+    platform: str | None = None  # "docker-mailserver" when configured through its override files
+
+    def describe(self) -> str:
+        where = f" on port {self.port}" if self.port is not None else ""
+        if self.product is Product.DOVECOT:
+            return f"Dovecot listener {self.service}/{self.name}{where}"
+        if self.product is Product.POSTFIX:
+            return f"Postfix service {self.name!r} ({self.daemon or 'smtpd'}){where}"
+        return f"{self.product} listener {self.name!r}{where}"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An edge: the proxy route's server reaches this listener. Made once, in link.py."""
+
+    route: Route | None  # None when no route uses the upstream (unreferenced backend)
+    entrypoint: Entrypoint | None
+    upstream: Upstream
+    server: UpstreamServer
+    listener: Listener
+    evidence: str  # why they were linked: "port 993 on host mailserver", ...
+
+
+# --------------------------------------------------------------------------------------------
+# Product views (for rules that need a product's own settings, not the topology)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostfixService:
+    """A master.cf entry after docker-mailserver overlays and `-o` options are applied."""
+
+    name: str  # service name as written: smtp, submission, 127.0.0.1:10025, 12525
+    type: str  # inet, unix, unix-dgram, fifo, pass
+    command: str  # first word of the command field: postscreen, smtpd, ...
+    span: Span  # the service's first line
+    options: dict[str, Setting[str]] = field(default_factory=dict)  # -o name=value, last wins
+    origin: str = ""  # "master.cf" / "docker-mailserver stock" / "user-patches.sh clone"
+
+
+@dataclass(frozen=True, slots=True)
+class PostfixConfig:
+    """One Postfix instance: main.cf parameters and master.cf services."""
+
+    id: str
+    main: dict[str, Setting[str]]  # raw values as written (after DMS overlay), last wins
+    services: tuple[PostfixService, ...]
+    version: Setting[Version] | None = None
+    host: str | None = None
+    main_span: Span | None = None  # main.cf itself, for findings about a missing parameter
+    master_known: bool = True  # False when no master.cf and no platform default was available
+
+    def effective(self, service: PostfixService | None, name: str) -> Setting[str] | None:
+        """The value a service sees: its `-o` override, else main.cf. Defaults are the caller's."""
+        if service is not None and name in service.options:
+            return service.options[name]
+        return self.main.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class DovecotConfig:
+    """One Dovecot instance: top-level settings (after includes, last wins)."""
+
+    id: str
+    settings: dict[str, Setting[str]]
+    version: Setting[Version] | None = None
+    host: str | None = None
+    root_span: Span | None = None  # the entry file, for findings about a missing setting
+
+
+# --------------------------------------------------------------------------------------------
+# The whole deployment
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """Everything the rules see for one scanned root."""
+
+    root: str
+    files: tuple[SourceFile, ...] = ()
+    problems: tuple[ParseProblem, ...] = ()
+    hosts: tuple[Host, ...] = ()
+    entrypoints: tuple[Entrypoint, ...] = ()
+    routes: tuple[Route, ...] = ()
+    upstreams: tuple[Upstream, ...] = ()
+    listeners: tuple[Listener, ...] = ()
+    links: tuple[Link, ...] = ()
+    postfix: tuple[PostfixConfig, ...] = ()
+    dovecot: tuple[DovecotConfig, ...] = ()
+    # Products whose config exists but failed to parse: cross-file rules stay silent about them.
+    unknown: frozenset[Product] = frozenset()
+    # Products present at all (a file of that kind, or a platform that implies them).
+    present: frozenset[Product] = frozenset()
+    # Versions learnt from image tags or user config, per host (None = not tied to a host).
+    versions: dict[tuple[str | None, Product], Setting[Version]] = field(default_factory=dict)
+
+    def links_to(self, listener: Listener) -> Iterable[Link]:
+        return (lk for lk in self.links if lk.listener is listener)
+
+    def entrypoint(self, name: str) -> Entrypoint | None:
+        return next((e for e in self.entrypoints if e.name == name), None)
+
+    def upstream(self, name: str) -> Upstream | None:
+        return next((u for u in self.upstreams if u.name == name), None)
+
+    def version_of(self, product: Product, host: str | None) -> Setting[Version] | None:
+        """The version of `product` on `host`; falls back to the one version known for it."""
+        return version_lookup(self.versions, product, host)
+
+    def knows(self, product: Product) -> bool:
+        """True when the product's side is present and parsed: rules may reason about it."""
+        return product in self.present and product not in self.unknown
+
+
+def version_lookup(versions: dict[tuple[str | None, Product], Setting[Version]], product: Product,
+                   host: str | None) -> Setting[Version] | None:
+    if (host, product) in versions:
+        return versions[(host, product)]
+    if (None, product) in versions:
+        return versions[(None, product)]
+    candidates = [v for (_, p), v in versions.items() if p is product]
+    return candidates[0] if len(candidates) == 1 else None

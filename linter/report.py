@@ -1,0 +1,89 @@
+"""Stage 6: formatting a `RunResult`. Reporters only format; they compute nothing.
+
+`text` is the default (grep- and editor-friendly `path:line:col: ID [severity] message`),
+`json` is a versioned document for scripts. SARIF lives in `sarif.py` because its library is
+slow to import and only that format needs it.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, TextIO
+
+from mailproxy_lint.api import Finding, Severity
+from mailproxy_lint.engine import RunResult
+
+JSON_FORMAT_VERSION = 1
+
+_COLOURS = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Severity.NOTE: "\033[36m"}
+_BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
+
+
+def write_text(result: RunResult, out: TextIO, colour: bool = False) -> None:
+    for finding in result.findings:
+        sev = str(finding.severity)
+        where = str(finding.span)
+        if colour:
+            sev = f"{_COLOURS[finding.severity]}{sev}{_RESET}"
+            where = f"{_BOLD}{where}{_RESET}"
+        out.write(f"{where}: {finding.rule_id} [{sev}] {finding.message}\n")
+        for related in finding.related:
+            line = f"    related: {related.span} {related.message}"
+            out.write(f"{_DIM}{line}{_RESET}\n" if colour else f"{line}\n")
+    out.write(summary(result) + "\n")
+
+
+def summary(result: RunResult) -> str:
+    counts = {sev: 0 for sev in Severity}
+    for finding in result.findings:
+        counts[finding.severity] += 1
+    files = len(result.files)
+    checked = f"{files} file{'s' if files != 1 else ''} checked"
+    if not result.findings:
+        return f"No problems found ({checked})."
+    parts = [f"{counts[sev]} {sev}{'s' if counts[sev] != 1 else ''}" for sev in reversed(Severity) if counts[sev]]
+    total = len(result.findings)
+    return f"Found {total} problem{'s' if total != 1 else ''}: {', '.join(parts)} ({checked})."
+
+
+def finding_to_dict(finding: Finding) -> dict:
+    span = finding.span
+    return {
+        "rule": finding.rule_id,
+        "name": finding.rule_name,
+        "severity": str(finding.severity),
+        "message": finding.message,
+        "path": span.path,
+        "line": span.line,
+        "column": span.column,
+        "end_line": span.end_line,
+        "end_column": span.end_column,
+        "related": [
+            {"path": r.span.path, "line": r.span.line, "column": r.span.column, "message": r.message}
+            for r in finding.related
+        ],
+    }
+
+
+def write_json(result: RunResult, out: TextIO, colour: bool = False) -> None:
+    document = {
+        "version": JSON_FORMAT_VERSION,
+        "tool": {"name": "mailproxy-lint", "version": result.version},
+        "files": result.files,
+        "findings": [finding_to_dict(f) for f in result.findings],
+        "summary": {str(sev): sum(1 for f in result.findings if f.severity is sev) for sev in Severity},
+    }
+    json.dump(document, out, indent=2)
+    out.write("\n")
+
+
+def write_sarif(result: RunResult, out: TextIO, colour: bool = False) -> None:
+    from mailproxy_lint.sarif import write_sarif as write  # sarif-om is imported only for SARIF
+
+    write(result, out)
+
+
+REPORTERS: dict[str, Callable[[RunResult, TextIO, bool], None]] = {
+    "text": write_text,
+    "json": write_json,
+    "sarif": write_sarif,
+}

@@ -1,0 +1,88 @@
+"""MPL3xx: where TLS is done on the path (proxy or mail server) must fit the protocol."""
+from __future__ import annotations
+
+from mailproxy_lint.api import Context, Entrypoint, Product, ProxyTls, Route, Severity, TlsMode, rule
+
+# Ports whose protocol starts with a server greeting; TLS there is STARTTLS, done by the server.
+SERVER_FIRST_PORTS = {25: "SMTP", 587: "submission", 143: "IMAP", 110: "POP3", 4190: "ManageSieve"}
+
+
+def server_first_reason(ctx: Context, ep: Entrypoint) -> str | None:
+    """Why clients of this entrypoint wait for the server to speak first, or None."""
+    if ep.port in SERVER_FIRST_PORTS:
+        return f"port {ep.port} is {SERVER_FIRST_PORTS[ep.port]}, where the server speaks first"
+    for lk in ctx.model.links:
+        if lk.entrypoint is not ep or lk.route is None or lk.route.tls.value is not ProxyTls.NONE:
+            continue
+        proto = lk.listener.protocol
+        if proto is not None and proto.server_speaks_first and lk.listener.tls.value is not TlsMode.IMPLICIT:
+            return f"it is routed to {lk.listener.describe()}, where the server speaks first"
+    return None
+
+
+def _routes_on(ctx: Context, ep: Entrypoint) -> list[Route]:
+    return [r for r in ctx.model.routes if r.product is ep.product and ep.name in r.entrypoints]
+
+
+@rule("MPL301", "tls-before-starttls", Severity.ERROR,
+      summary="The proxy terminates, requires or SNI-routes TLS on a port where the server speaks first",
+      tags=("tls",), facts=("TL01", "TL06", "TK02", "HP02"))
+def tls_before_starttls(ctx: Context):
+    """## Why it matters
+    On SMTP (25), submission (587), IMAP (143), POP3 (110) and ManageSieve (4190) the client
+    connects in plaintext and waits for the server's greeting; TLS starts later with STARTTLS,
+    between client and mail server. A proxy that expects TLS on such a port waits for a
+    ClientHello that never comes, while the client waits for a greeting: the connection hangs
+    until a timeout (Traefik's `readTimeout`, 60 s). Traefik cannot do STARTTLS for mail, and a
+    single TLS router on the entrypoint, TCP or HTTP, even one that lands there only because it
+    names no entrypoints, switches the whole entrypoint to waiting for client bytes.
+
+    ## Bad
+    ```
+    frontend smtp
+        bind :587 ssl crt /etc/haproxy/certs/mail.pem
+        default_backend postfix_submission
+    ```
+
+    ## Good
+    ```
+    frontend smtp
+        bind :587
+        default_backend postfix_submission
+    ```
+
+    ## Fix
+    Pass server-first ports through as plain TCP (Traefik: a non-TLS router with
+    ``HostSNI(`*`)``; HAProxy: a `bind` without `ssl`) and let the mail server offer STARTTLS.
+    Terminate TLS at the proxy only on implicit-TLS ports (465, 993, 995). Give every Traefik HTTP
+    or TLS router explicit `entryPoints` so it does not land on the mail entrypoints.
+    """
+    for ep in ctx.model.entrypoints:
+        reason = server_first_reason(ctx, ep)
+        if reason is None:
+            continue
+        where = f"{ep.product} entrypoint {ep.name!r}" if ep.product is Product.TRAEFIK else f"{ep.product} {ep.name!r}"
+        if ep.tls.value:
+            yield ctx.finding(
+                ep.tls.span or ep.span,
+                f"{where} terminates TLS on a STARTTLS port: {reason}, so the client never sends the "
+                f"ClientHello the proxy waits for; remove `ssl` from this bind and let the mail server do STARTTLS",
+                related=[(ep.span, "the entrypoint")],
+            )
+        for route in _routes_on(ctx, ep):
+            if route.tls.value is not ProxyTls.NONE:
+                what = "terminates TLS" if route.tls.value is ProxyTls.TERMINATE else "passes TLS through (it must read a ClientHello)"
+                yield ctx.finding(
+                    route.tls.span or route.span,
+                    f"{route.describe()} {what} on {where}: {reason}, so the client never sends a "
+                    f"ClientHello and the connection hangs; use a non-TLS route (HostSNI(`*`)) and let the "
+                    f"mail server do STARTTLS",
+                    related=[(ep.span, "the entrypoint")],
+                )
+            elif route.sni is not None and route.sni.value not in ("*", ""):
+                yield ctx.finding(
+                    route.sni.span or route.span,
+                    f"{route.describe()} routes by SNI ({route.sni.value}) on {where}: {reason}, so there is "
+                    f"no TLS ClientHello to read an SNI from",
+                    related=[(ep.span, "the entrypoint")],
+                )
