@@ -400,6 +400,10 @@ class PostfixConfig:
     host: str | None = None
     main_span: Span | None = None  # main.cf itself, for findings about a missing parameter
     master_known: bool = True  # False when no master.cf and no platform default was available
+    # Override lines / postconf commands that changed nothing: value = the text, span = the line,
+    # origin = why (unmatched service_name/type, skipped by docker-mailserver, ...)
+    unapplied: tuple[Setting[str], ...] = ()
+    not_analyzed: tuple[Span, ...] = ()  # user-patches.sh lines that were not understood
 
     def effective(self, service: PostfixService | None, name: str) -> Setting[str] | None:
         """The value a service sees: its `-o` override, else main.cf. Defaults are the caller's."""
