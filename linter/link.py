@@ -58,22 +58,22 @@ def _listeners_for(model: Model, server: UpstreamServer) -> list[tuple[Listener,
         return []
     hosts_known = {lst.host for lst in by_port if lst.host is not None}
     if server.target_host is not None:
-        target, why = server.target_host, f"the route targets container {server.target_host!r}"
+        target, why = server.target_host, f"on container {server.target_host!r}"
     elif server.host is not None and server.host.lower() not in LOCALHOST:
         host = next((h for h in model.hosts if h.answers_to(server.host)), None)
         if host is None:
             # Nobody in the scanned tree describes that host: only listeners whose host is
             # unknown can be it (a directory holding just proxy and mail configs).
-            return [(lst, f"port {server.port}; {server.host} is taken to be the mail server in this directory")
+            return [(lst, f"port {server.port} on {server.host}, taken to be the mail server in this directory")
                     for lst in by_port if lst.host is None]
-        target, why = host.name, f"{server.host} is {host.name!r}"
+        target, why = host.name, f"on {server.host}, which is {host.name!r}"
     else:
-        target, why = None, "a local address"
+        target, why = None, "on a local address"
     result = []
     for lst in by_port:
         if target is None:
             if lst.host is None or not hosts_known:
-                result.append((lst, f"port {server.port} ({why})"))
+                result.append((lst, f"port {server.port} {why}"))
         elif lst.host == target or lst.host is None:
-            result.append((lst, f"port {server.port} ({why})"))
+            result.append((lst, f"port {server.port} {why}"))
     return result

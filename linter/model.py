@@ -292,6 +292,8 @@ class Route:
     # took part in deciding it (a timeout tunnel overriding client/server, ...).
     idle_timeout: Setting[float | None] = Setting(None)
     idle_timeout_related: tuple[Setting[float], ...] = ()
+    # True when the route names no entrypoints and lands on the default ones (Traefik)
+    entrypoints_defaulted: bool = False
 
     def describe(self) -> str:
         kind = "frontend route" if self.product is Product.HAPROXY else f"{self.layer.value.upper()} router"

@@ -1,7 +1,7 @@
 """MPL1xx: the proxy and the mail listener must agree on the PROXY protocol header."""
 from __future__ import annotations
 
-from mailproxy_lint.api import Context, Link, Listener, Product, ProxyHeader, Severity, Version, rule
+from mailproxy_lint.api import Context, Listener, Product, ProxyHeader, Severity, Version, rule
 
 
 def _unique_pairs(links):
@@ -17,7 +17,8 @@ def _unique_pairs(links):
 def accept_fix(listener: Listener, dms: bool) -> str:
     """How to make a listener accept PROXY, in the words of its own config."""
     if listener.product is Product.DOVECOT:
-        return (f"add `haproxy = yes` to `inet_listener {listener.name}` in `service {listener.service}` "
+        where = " in dovecot.cf" if dms else ""
+        return (f"add `haproxy = yes` to `inet_listener {listener.name}` in `service {listener.service}`{where} "
                 "and list the proxy in `haproxy_trusted_networks`")
     if listener.product is Product.POSTFIX:
         param = "postscreen_upstream_proxy_protocol" if listener.daemon == "postscreen" else "smtpd_upstream_proxy_protocol"

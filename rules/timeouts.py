@@ -16,7 +16,7 @@ def idle_notify_interval(ctx: Context, instance: str) -> Setting[float]:
             written = config.settings.get(key)
             if written is not None:
                 seconds = dovecot_seconds(written.value)
-                if seconds is not None:
+                if seconds is not None and written.span is not None:
                     return Setting(seconds, written.span, f"imap_idle_notify_interval = {written.value}")
     return Setting(DEFAULT_IDLE_NOTIFY, None, "Dovecot's default imap_idle_notify_interval of 2 minutes")
 

@@ -57,32 +57,45 @@ def tls_before_starttls(ctx: Context):
     Terminate TLS at the proxy only on implicit-TLS ports (465, 993, 995). Give every Traefik HTTP
     or TLS router explicit `entryPoints` so it does not land on the mail entrypoints.
     """
+    findings: dict[int, tuple[Route, list[tuple[Entrypoint, str]]]] = {}
     for ep in ctx.model.entrypoints:
         reason = server_first_reason(ctx, ep)
         if reason is None:
             continue
-        where = f"{ep.product} entrypoint {ep.name!r}" if ep.product is Product.TRAEFIK else f"{ep.product} {ep.name!r}"
         if ep.tls.value:
+            # HAProxy `bind ... ssl`: the bind is the line to change; its routes inherit it
             yield ctx.finding(
                 ep.tls.span or ep.span,
-                f"{where} terminates TLS on a STARTTLS port: {reason}, so the client never sends the "
-                f"ClientHello the proxy waits for; remove `ssl` from this bind and let the mail server do STARTTLS",
+                f"{ep.product} {ep.name!r} terminates TLS on a STARTTLS port: {reason}, so the client never "
+                f"sends the ClientHello the proxy waits for; remove `ssl` from this bind and let the mail "
+                f"server do STARTTLS",
                 related=[(ep.span, "the entrypoint")],
             )
+            continue
         for route in _routes_on(ctx, ep):
-            if route.tls.value is not ProxyTls.NONE:
-                what = "terminates TLS" if route.tls.value is ProxyTls.TERMINATE else "passes TLS through (it must read a ClientHello)"
-                yield ctx.finding(
-                    route.tls.span or route.span,
-                    f"{route.describe()} {what} on {where}: {reason}, so the client never sends a "
-                    f"ClientHello and the connection hangs; use a non-TLS route (HostSNI(`*`)) and let the "
-                    f"mail server do STARTTLS",
-                    related=[(ep.span, "the entrypoint")],
-                )
-            elif route.sni is not None and route.sni.value not in ("*", ""):
-                yield ctx.finding(
-                    route.sni.span or route.span,
-                    f"{route.describe()} routes by SNI ({route.sni.value}) on {where}: {reason}, so there is "
-                    f"no TLS ClientHello to read an SNI from",
-                    related=[(ep.span, "the entrypoint")],
-                )
+            if route.tls.value is not ProxyTls.NONE or (route.sni is not None and route.sni.value not in ("*", "")):
+                findings.setdefault(id(route), (route, []))[1].append((ep, reason))
+    for route, hits in findings.values():
+        yield _route_finding(ctx, route, hits)
+
+
+def _route_finding(ctx: Context, route: Route, hits: list[tuple[Entrypoint, str]]):
+    names = ", ".join(repr(ep.name) for ep, _ in hits)
+    reasons = "; ".join(reason for _, reason in hits)
+    plural = "s" if len(hits) > 1 else ""
+    landing = (f"names no entrypoints, so it lands on every default entrypoint, including {names}"
+               if route.entrypoints_defaulted else f"is on entrypoint{plural} {names}")
+    if route.tls.value is ProxyTls.TERMINATE:
+        what, span = "terminates TLS", route.tls.span
+    elif route.tls.value is ProxyTls.PASSTHROUGH:
+        what, span = "passes TLS through (it must read a ClientHello first)", route.tls.span
+    else:
+        what, span = f"routes by SNI ({route.sni.value}), which needs a TLS ClientHello", route.sni.span
+    fix = ("give it explicit entrypoints that are not mail ports" if route.entrypoints_defaulted
+           else "use a non-TLS route with HostSNI(`*`) and let the mail server do STARTTLS")
+    return ctx.finding(
+        span or route.span,
+        f"{route.describe()} {what} and {landing}: {reasons}, so the client waits for a greeting while "
+        f"the proxy waits for a ClientHello, and the connection hangs; {fix}",
+        related=[(ep.span, f"entrypoint {ep.name!r}") for ep, _ in hits],
+    )

@@ -286,10 +286,12 @@ def test_dms_override_changes_stock_listener():
     imaps = listeners_by_name(model)["imaps"]
     assert imaps.port == 993 and imaps.span == Span("config/dovecot.cf", 3, 3, 3, 24)
     assert imaps.accepts_proxy.value is ProxyHeader.ANY
-    assert imaps.tls.value is TlsMode.IMPLICIT and imaps.tls.span == IMAGE_SPAN
+    # stock values nobody wrote point into dovecot.cf, where a user would override them
+    override_file = Span.whole_file("config/dovecot.cf")
+    assert imaps.tls.value is TlsMode.IMPLICIT and imaps.tls.span == override_file
     assert imaps.version.value == Version((2, 3)) and "docker-mailserver 15.0" in imaps.version.origin
     imap = listeners_by_name(model)["imap"]
-    assert imap.span == IMAGE_SPAN and imap.accepts_proxy.value is ProxyHeader.NONE
+    assert imap.span == override_file and imap.accepts_proxy.value is ProxyHeader.NONE
 
 
 def test_dms_edge_tag_is_dovecot_24():

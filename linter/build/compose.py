@@ -605,6 +605,7 @@ def _route(service: Service, router: _Object, layer: str, defaults: tuple[str, .
         tls=_router_tls(fields, layer), sni=sni,
         layer=Setting(layer, _first_label(router).span, f"Traefik {layer} router"),
         idle_timeout=ROUTED_TCP_IDLE if layer == "tcp" else Setting(None),
+        entrypoints_defaulted=entrypoints is None,
     )
 
 

@@ -462,7 +462,8 @@ def _dms_instance(graph: IncludeGraph, platform: Platform | None, override: Pars
         return None
     host = platform.host if platform is not None else None
     first_line = Span.whole_file(override.source.path) if override is not None else None
-    stock_span = (platform.span if platform is not None else None) or first_line
+    # Untouched stock listeners point where the user would change them: dovecot.cf if it exists
+    stock_span = first_line or (platform.span if platform is not None else None)
     instance = _Instance(
         id=override.source.path if override is not None else f"docker-mailserver:{host}",
         root_span=first_line or stock_span or Span.whole_file(model.root),

@@ -215,10 +215,14 @@ def _dms_postfix_version(platform: Platform | None, line: dms_postfix.DmsRelease
 
 
 def _stock_span(platform: Platform | None, files: list[Parsed]) -> Span:
-    """Where findings about untouched stock services point: the container, else a DMS file."""
+    """Where findings about untouched stock services point: the override file a user would edit
+    (postfix-master.cf), else the container's image line, else another docker-mailserver file."""
+    paths = sorted(p.source.path for p in files if p.source.kind is FileKind.DMS_POSTFIX_MASTER)
+    if paths:
+        return Span.whole_file(paths[0])
     if platform is not None and platform.span is not None:
         return platform.span
-    for kind in (FileKind.DMS_POSTFIX_MASTER, FileKind.DMS_USER_PATCHES, FileKind.POSTFIX_MAIN):
+    for kind in (FileKind.DMS_USER_PATCHES, FileKind.POSTFIX_MAIN):
         paths = sorted(p.source.path for p in files if p.source.kind is kind)
         if paths:
             return Span.whole_file(paths[0])

@@ -24,7 +24,7 @@ _PARSERS: dict[FileKind, str] = {
     FileKind.TRAEFIK_STATIC: "yamlfile",
     FileKind.TRAEFIK_DYNAMIC: "yamlfile",
     FileKind.KUBERNETES: "yamlfile",
-    FileKind.STALWART: "tomlfile",
+    # FileKind.STALWART has no parser yet: such a file is listed as read, and nothing is modelled
 }
 
 
@@ -44,10 +44,4 @@ def parse_file(source: SourceFile) -> Parsed:
     module_name = _PARSERS.get(source.kind)
     if module_name is None:
         return Parsed(source)
-    try:
-        module = importlib.import_module(f"{__name__}.{module_name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{module_name}":
-            raise
-        return Parsed(source)  # a kind whose parser does not exist yet: nothing to report
-    return module.parse(source)
+    return importlib.import_module(f"{__name__}.{module_name}").parse(source)
