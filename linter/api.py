@@ -12,7 +12,7 @@ import inspect
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 from mailproxy_lint.model import *  # noqa: F401,F403 - rules get the model types from here
 from mailproxy_lint.model import Deployment, Span
@@ -114,7 +114,3 @@ class Context:
             span,
             tuple(Related(s, m) for s, m in related if s is not None and s != span),
         )
-
-
-def iter_findings(rule_: Rule, ctx: Context) -> Iterator[Finding]:
-    yield from rule_.check(ctx) or ()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailproxy_lint import __version__
-from mailproxy_lint.api import Context, Finding, Rule, Severity
+from mailproxy_lint.api import Context, Finding, Rule
 from mailproxy_lint.model import Deployment, FileKind
 
 
@@ -109,7 +109,3 @@ def run(paths: list[Path], *, select: list[str] | None = None, ignore: list[str]
         findings.extend(check(deployment, rules))
     unique = sorted(set(findings), key=Finding.sort_key)
     return RunResult(unique, rules, sorted(set(files)), deployments)
-
-
-def worst(findings: list[Finding]) -> Severity | None:
-    return max((f.severity for f in findings), default=None)

@@ -1,7 +1,7 @@
 """MPL3xx: where TLS is done on the path (proxy or mail server) must fit the protocol."""
 from __future__ import annotations
 
-from mailproxy_lint.api import Context, Entrypoint, Product, ProxyTls, Route, Severity, TlsMode, rule
+from mailproxy_lint.api import Context, Entrypoint, ProxyTls, Route, Severity, TlsMode, rule
 
 # Ports whose protocol starts with a server greeting; TLS there is STARTTLS, done by the server.
 SERVER_FIRST_PORTS = {25: "SMTP", 587: "submission", 143: "IMAP", 110: "POP3", 4190: "ManageSieve"}

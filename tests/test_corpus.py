@@ -10,7 +10,6 @@ import csv
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest import SHARED
