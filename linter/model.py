@@ -423,6 +423,8 @@ class DovecotConfig:
     version: Setting[Version] | None = None
     host: str | None = None
     root_span: Span | None = None  # the entry file, for findings about a missing setting
+    # `!include` lines that failed: span of the line, reason (missing target, loop, outside root)
+    include_problems: tuple[tuple[Span, str], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
