@@ -39,12 +39,18 @@ Unwritten docker-mailserver values point at the platform's `image:` line (or the
 
 Versions: what the model knows for the host (image tags) first, then the docker-mailserver
 release table, then `dovecot_config_version` (a lower bound written by the user).
-`!include` targets missing among the scanned files are listed in `IncludeGraph.missing`.
+`!include` targets missing among the scanned files are listed in `IncludeGraph.missing`. Each
+instance's `include_problems` (data for MPL003) holds, for the `!include` lines it reads: a
+pattern that matches no file on disk inside the scanned root (doveconf: `No matches`), a pattern
+that points outside the scanned root (so its files were not checked), and recursive includes.
+Includes in docker-mailserver's `dovecot.cf` resolve inside the container and are not judged.
 """
 from __future__ import annotations
 
 import fnmatch
+import glob
 import ipaddress
+import os
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -80,6 +86,8 @@ from mailproxy_lint.parse.dovecot import (
 from . import Model, Platform
 
 DEFAULT_ORIGIN = "Dovecot default"
+# how an include problem that the linter could not check starts (MPL003 reports it as a warning)
+OUTSIDE_ROOT = "include leaves the scanned directory"
 
 # Dovecot defaults the rules read (2.3 and 2.4 agree on these)
 DEFAULT_SETTINGS: dict[str, str] = {
@@ -134,7 +142,7 @@ _ALL_INTERFACES = {"*", "::", "[::]", "*, ::", "*,::", "* ::"}
 
 def build(parsed: list[Parsed], model: Model) -> None:
     files = [p for p in parsed if p.source.kind is FileKind.DOVECOT and isinstance(p.tree, DovecotFile)]
-    graph = IncludeGraph(files, _broken_dovecot_sources(model, files))
+    graph = IncludeGraph(files, _broken_dovecot_sources(model, files), model.root)
     overrides = [p for p in files if p.source.dms_override]
     for root in graph.roots():
         _add_instance(_plain_instance(graph, root, model), model)
@@ -173,8 +181,9 @@ class IncludeProblem:
 class IncludeGraph:
     """Which scanned Dovecot file includes which (resolved once for every instance)."""
 
-    def __init__(self, files: list[Parsed], broken: Sequence[SourceFile] = ()):
+    def __init__(self, files: list[Parsed], broken: Sequence[SourceFile] = (), root: str | None = None):
         self.files = files
+        self.root = root
         self._by_key = {_file_key(p.source): p for p in files}
         self._targets: dict[Include, list[Parsed]] = {}
         self.missing: list[IncludeProblem] = []
@@ -190,6 +199,26 @@ class IncludeGraph:
             for pattern in _raw_includes(source):
                 included.update(_file_key(t.source) for t in self._resolve(source, pattern))
         self._included = included
+        self._missing = {problem.include for problem in self.missing}
+
+    def problem(self, source: SourceFile, include: Include) -> str | None:
+        """Why a non-optional include that matched no scanned file is a problem, or None.
+
+        Judged on disk, inside the scanned root only: the file may exist without being a kind
+        of file the linter reads, which is no problem.
+        """
+        if include not in self._missing or self.root is None or source.dms_override:
+            return None
+        base = posixpath.dirname(_file_key(source))
+        full = include.pattern if include.pattern.startswith("/") else posixpath.join(base, include.pattern)
+        resolved = os.path.normpath(os.path.abspath(full))
+        root = os.path.normpath(os.path.abspath(self.root))
+        if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
+            return (f"{OUTSIDE_ROOT}: `!include {include.pattern}` points outside the scanned directory, so the files it "
+                    f"includes were not checked")
+        if any(glob.glob(variant) for variant in _expand_braces(resolved)):
+            return None
+        return f"no file matches `!include {include.pattern}`: doveconf refuses the configuration ('No matches')"
 
     def targets(self, include: Include) -> list[Parsed]:
         return self._targets.get(include, [])
@@ -273,6 +302,7 @@ class _Instance:
     drafts: dict[tuple[str, str], _ListenerDraft] = field(default_factory=dict)
     problems: list[ParseProblem] = field(default_factory=list)
     loops: list[IncludeProblem] = field(default_factory=list)
+    include_problems: list[tuple[Span, str]] = field(default_factory=list)
     # default listeners: which built-ins, and the span/origin of the unwritten ones
     builtins: tuple[BuiltinListener | dms_dovecot.StockListener, ...] = ()
     default_span: Span | None = None
@@ -288,10 +318,12 @@ class _Walker:
         self.instance = instance
         self.stack: list[SectionBegin] = []
         self.chain: list[str] = []
+        self.sources: list[SourceFile] = []
 
     def walk(self, item: Parsed) -> None:
         key = _file_key(item.source)
         self.chain.append(key)
+        self.sources.append(item.source)
         for statement in item.tree.statements:
             if isinstance(statement, Include):
                 self._include(statement)
@@ -302,6 +334,7 @@ class _Walker:
             else:
                 self._assign(statement)
         self.chain.pop()
+        self.sources.pop()
 
     def finish(self, end: Span) -> None:
         """Sections still open at the end of the root file (Dovecot: Missing '}')."""
@@ -315,10 +348,19 @@ class _Walker:
             self.stack.clear()
 
     def _include(self, include: Include) -> None:
-        for target in self.graph.targets(include):
+        targets = self.graph.targets(include)
+        if not targets:
+            reason = self.graph.problem(self.sources[-1], include)
+            if reason is not None:
+                self.instance.include_problems.append((include.span, reason))
+        for target in targets:
             key = _file_key(target.source)
             if key in self.chain:
                 self.instance.loops.append(IncludeProblem(include, f"recursive include of {target.source.path}"))
+                if not self.sources[-1].dms_override:
+                    self.instance.include_problems.append((include.span, (
+                        f"`!include {include.pattern}` includes {target.source.path}, which is already being read: "
+                        f"doveconf refuses the configuration ('Recursive include file')")))
                 continue
             self.walk(target)
 
@@ -558,6 +600,7 @@ def _add_instance(instance: _Instance, model: Model) -> None:
         version=instance.version,
         host=instance.host,
         root_span=instance.root_span,
+        include_problems=tuple(dict.fromkeys(instance.include_problems)),
     ))
     model.listeners.extend(_listeners(instance))
 
