@@ -102,7 +102,20 @@ def _classify_yaml(head: str) -> tuple[FileKind, bool] | None:
         return FileKind.TRAEFIK_DYNAMIC, False
     if re.search(r"^(entryPoints|entrypoints|providers):\s*$", head, re.M):
         return FileKind.TRAEFIK_STATIC, False
+    if _looks_helm_traefik_values(head):
+        return FileKind.TRAEFIK_STATIC, False
     return None
+
+
+def _looks_helm_traefik_values(head: str) -> bool:
+    """Traefik Helm chart values: a top-level `ports:` map whose entries set `port:` (and
+    usually `expose:`/`exposedPort:`), without compose or Kubernetes markers."""
+    block = re.search(r"^ports:[ \t]*(?:#.*)?\n((?:[ \t]+.*\n?|[ \t]*#.*\n?|[ \t]*\n)+)", head, re.M)
+    if block is None:
+        return False
+    entries = re.findall(r"^  [A-Za-z0-9_-]+:[ \t]*\n((?:    .*\n?)+)", block.group(1), re.M)
+    return any(re.search(r"^    port:\s*\d+\s*$", body, re.M) for body in entries) and any(
+        re.search(r"^    (expose|exposedPort|protocol|containerPort):", body, re.M) for body in entries)
 
 
 def _decode(data: bytes, path: str) -> tuple[str | None, ParseProblem | None]:

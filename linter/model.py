@@ -294,6 +294,13 @@ class Route:
     idle_timeout_related: tuple[Setting[float], ...] = ()
     # True when the route names no entrypoints and lands on the default ones (Traefik)
     entrypoints_defaulted: bool = False
+    # Where the route names its upstream / its entrypoints (a `service=` label, `use_backend`,
+    # `entryPoints:`), for findings about a name that points nowhere; None when not written.
+    upstream_span: Span | None = None
+    entrypoints_span: Span | None = None
+    # References only a builder can check that point nowhere (an IngressRouteTCP port name the
+    # named Kubernetes Service does not have): value = what is missing, span = where it is named.
+    unresolved: tuple[Setting[str], ...] = ()
 
     def describe(self) -> str:
         kind = "frontend route" if self.product is Product.HAPROXY else f"{self.layer.value.upper()} router"
@@ -313,6 +320,11 @@ class UpstreamServer:
     send_proxy: Setting[ProxyHeader] = Setting(ProxyHeader.NONE)
     tls: Setting[bool] = Setting(False)  # the proxy speaks TLS to the backend
     target_host: str | None = None  # Host.name this server is known to be (Traefik labels' container)
+    # Traefik serversTransport the server is dialled through (its name as referenced), when set
+    transport: Setting[str] | None = None
+    # True when what the server sends could not be decided from the scanned files (a
+    # serversTransport defined elsewhere): PROXY rules stay silent about it.
+    proxy_unknown: bool = False
 
     def describe(self) -> str:
         if self.product is Product.HAPROXY:

@@ -150,3 +150,127 @@ def proxy_version_unsupported(ctx: Context):
             f"version from {version.describe_origin()}; {fix}",
             related=[(lk.listener.span, "the receiving listener"), (version.span, "where the version comes from")],
         )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def send_fix(server) -> str:
+    """How to make a proxy server line send PROXY, in the words of its own config."""
+    if server.product is Product.HAPROXY:
+        return f"add `send-proxy-v2` to server {server.name!r} in backend {server.upstream!r}"
+    if server.transport is not None:
+        return f"add `proxyProtocol: {{version: 2}}` to serversTransport {server.transport.value!r}"
+    return f"enable `proxyProtocol` (version 2) on Traefik service {server.upstream!r}"
+
+
+def _routed(links):
+    """Links that carry traffic: a route uses the upstream. Servers whose PROXY header is not
+    decided by the scanned files (a serversTransport defined elsewhere) are left out."""
+    return [lk for lk in links if lk.route is not None and not lk.server.proxy_unknown]
+
+
+@rule("MPL102", "proxy-header-not-sent", Severity.ERROR,
+      summary="A mail listener requires a PROXY header that no route reaching it sends",
+      tags=("proxy-protocol",), facts=("PP02", "PP05", "TK05"))
+def proxy_header_not_sent(ctx: Context):
+    """## Why it matters
+    A listener with `haproxy = yes` (Dovecot) or `*_upstream_proxy_protocol = haproxy` (Postfix)
+    requires the PROXY header on every connection. When the proxy does not send it, Dovecot
+    logs `haproxy: Client timed out` (or `Failed to read valid HAproxy data` once the client
+    sends its ClientHello) and closes; postscreen logs `warning: haproxy read: time limit
+    exceeded` and answers `421 4.3.2 No system resources`; smtpd logs `warning: haproxy read:
+    timeout error`. No client gets a session. With Traefik 3.5.2 and later, naming a
+    `serversTransport` on a service replaces the load balancer's `proxyProtocol` with the
+    transport's, so a transport without `proxyProtocol` silently stops the header.
+
+    ## Bad
+    ```
+    # haproxy.cfg
+    backend dovecot_imap
+        server dovecot 10.0.0.2:143
+    # dovecot.conf
+    service imap-login {
+      inet_listener imap {
+        port = 143
+        haproxy = yes
+      }
+    }
+    ```
+
+    ## Good
+    ```
+    backend dovecot_imap
+        server dovecot 10.0.0.2:143 send-proxy-v2
+    ```
+
+    ## Fix
+    Send the header on the route: HAProxy `send-proxy-v2` on the `server` line, Traefik
+    `proxyProtocol` on the service (or, from v3.5.2, `proxyProtocol` in the `serversTransport` the
+    service names). Or remove the PROXY requirement from the listener, or point the route at a
+    separate PROXY-only port and keep the standard one for direct clients.
+    """
+    for listener in ctx.model.listeners:
+        if not listener.accepts_proxy.value.sends:
+            continue
+        links = _routed(ctx.model.links_to(listener))
+        if not links or any(lk.server.send_proxy.value.sends for lk in links):
+            continue
+        for lk in _unique_pairs(links):
+            sent = lk.server.send_proxy
+            why = f" ({sent.origin})" if sent.origin else ""
+            yield ctx.finding(
+                sent.span or lk.server.span,
+                f"{lk.server.describe()} sends no PROXY header{why}, but {lk.listener.describe()} requires one "
+                f"({lk.listener.accepts_proxy.describe_origin()}; {lk.evidence}), so every connection is "
+                f"dropped after the PROXY read times out; {send_fix(lk.server)}",
+                related=[(lk.listener.accepts_proxy.span or lk.listener.span, "the listener requires PROXY here"),
+                         (lk.server.span, "the server the route dials")]
+                + ([(lk.server.transport.span, "the serversTransport that decides the PROXY header")]
+                   if lk.server.transport else []),
+            )
+
+
+@rule("MPL108", "client-ip-lost", Severity.WARNING,
+      summary="A TCP route reaches a mail listener without PROXY, so the mail server sees the proxy's address",
+      tags=("proxy-protocol", "security"), facts=("PP01", "TR06", "TR10"))
+def client_ip_lost(ctx: Context):
+    """## Why it matters
+    A TCP proxy opens its own connection to the mail server. Without a PROXY header (or
+    XCLIENT) the mail server sees every client as the proxy's address: postscreen, DNSBL
+    lookups, SPF, rate limits, Dovecot auth penalties and fail2ban all act on that one address.
+    fail2ban then bans the proxy and locks out everybody, and if the proxy's network is in
+    Postfix `mynetworks` (docker-mailserver `PERMIT_DOCKER=network`), every Internet client is
+    trusted to relay.
+
+    ## Bad
+    ```
+    # compose labels on the mail container
+    traefik.tcp.routers.smtp.rule=HostSNI(`*`)
+    traefik.tcp.services.smtp.loadbalancer.server.port=25
+    ```
+
+    ## Good
+    ```
+    traefik.tcp.services.smtp.loadbalancer.server.port=12525
+    traefik.tcp.services.smtp.loadbalancer.proxyProtocol.version=2
+    # postfix-master.cf: a PROXY-only postscreen on 12525
+    ```
+
+    ## Fix
+    Send PROXY on the route (HAProxy `send-proxy-v2`, Traefik `proxyProtocol`) and make the
+    listener accept it, ideally on a separate PROXY-only port so internal clients keep using the
+    standard one. When the proxy cannot send PROXY, keep the proxy's address out of
+    `mynetworks` and out of fail2ban's reach.
+    """
+    for lk in _unique_pairs(_routed(ctx.model.links)):
+        if lk.route.layer.value != "tcp" or lk.server.send_proxy.value.sends or lk.listener.accepts_proxy.value.sends:
+            continue
+        sent = lk.server.send_proxy
+        yield ctx.finding(
+            sent.span or lk.server.span,
+            f"{lk.server.describe()} reaches {lk.listener.describe()} without a PROXY header ({lk.evidence}), so "
+            f"the mail server sees the proxy's address for every client: postscreen, DNSBL, SPF, rate limits and "
+            f"fail2ban act on the proxy; {send_fix(lk.server)} and {accept_fix(lk.listener, lk.listener.platform == 'docker-mailserver')}",
+            related=[(lk.listener.span, "the mail listener"), (lk.route.span, f"the route {lk.route.name!r}")],
+        )

@@ -1,7 +1,7 @@
 """MPL3xx: where TLS is done on the path (proxy or mail server) must fit the protocol."""
 from __future__ import annotations
 
-from mailproxy_lint.api import Context, Entrypoint, ProxyTls, Route, Severity, TlsMode, rule
+from mailproxy_lint.api import Context, Entrypoint, Product, ProxyTls, Route, Severity, TlsMode, rule
 
 # Ports whose protocol starts with a server greeting; TLS there is STARTTLS, done by the server.
 SERVER_FIRST_PORTS = {25: "SMTP", 587: "submission", 143: "IMAP", 110: "POP3", 4190: "ManageSieve"}
@@ -99,3 +99,46 @@ def _route_finding(ctx: Context, route: Route, hits: list[tuple[Entrypoint, str]
         f"the proxy waits for a ClientHello, and the connection hangs; {fix}",
         related=[(ep.span, f"entrypoint {ep.name!r}") for ep, _ in hits],
     )
+
+
+@rule("MPL303", "hostsni-without-tls", Severity.ERROR,
+      summary="A Traefik TCP router matches HostSNI with a domain but has no TLS, so Traefik disables it",
+      tags=("tls", "traefik"), facts=("TK01",))
+def hostsni_without_tls(ctx: Context):
+    """## Why it matters
+    The server name a `HostSNI` matcher compares exists only in a TLS ClientHello. A plaintext
+    connection has none, so Traefik refuses a non-TLS TCP router whose rule names a domain:
+    it logs `invalid rule: "HostSNI(`mail.example.com`)" , has HostSNI matcher, but no TLS on
+    router` and the router does not exist. Every connection to that entrypoint then falls to
+    another router, or to nothing. Only ``HostSNI(`*`)`` is allowed without TLS.
+
+    ## Bad
+    ```
+    traefik.tcp.routers.smtp.rule=HostSNI(`mail.example.com`)
+    traefik.tcp.routers.smtp.entrypoints=smtp
+    ```
+
+    ## Good
+    ```
+    traefik.tcp.routers.smtp.rule=HostSNI(`*`)
+    traefik.tcp.routers.smtp.entrypoints=smtp
+    ```
+
+    ## Fix
+    On plaintext and STARTTLS ports (25, 587, 143, 110, 4190) use ``HostSNI(`*`)``: Traefik cannot
+    see a server name there, and cannot do STARTTLS. On implicit-TLS ports (465, 993, 995) either
+    use ``HostSNI(`*`)`` or add TLS to the router (`tls.passthrough=true` to let the mail server
+    do the handshake).
+    """
+    for route in ctx.model.routes:
+        if route.product is not Product.TRAEFIK or route.layer.value != "tcp" or route.sni is None:
+            continue
+        if route.sni.value in ("*", "") or route.tls.value is not ProxyTls.NONE:
+            continue
+        yield ctx.finding(
+            route.sni.span or route.span,
+            f"{route.describe()} matches HostSNI({route.sni.value}) but has no TLS: plaintext connections carry "
+            f"no server name, so Traefik disables the router ('has HostSNI matcher, but no TLS on router'); use "
+            f"HostSNI(`*`), or add TLS (tls.passthrough=true) if the port is implicit TLS",
+            related=[(route.layer.span, "the router")],
+        )

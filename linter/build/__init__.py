@@ -6,6 +6,8 @@ run in a fixed order because later ones use what earlier ones found:
 
 1. ``compose``   hosts (containers, names, static IPs), image versions, docker-mailserver
                  detection, Traefik entrypoints from `command:` and routers from labels;
+   ``traefik``   static files and Helm values -> entrypoints, file provider and IngressRouteTCP ->
+                 routes and upstreams, serversTransport PROXY precedence;
 2. ``haproxy``   frontends/listen -> entrypoints and routes, backends -> upstreams;
 3. ``postfix``   main.cf/master.cf (plus docker-mailserver overlays) -> PostfixConfig, listeners;
 4. ``dovecot``   dovecot.conf trees (plus docker-mailserver dovecot.cf) -> DovecotConfig, listeners.
@@ -38,7 +40,7 @@ from mailproxy_lint.model import (
 )
 from mailproxy_lint.parse import Parsed
 
-BUILDERS = ("compose", "haproxy", "postfix", "dovecot")
+BUILDERS = ("compose", "traefik", "haproxy", "postfix", "dovecot")
 
 
 @dataclass

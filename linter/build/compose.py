@@ -600,12 +600,15 @@ def _route(service: Service, router: _Object, layer: str, defaults: tuple[str, .
     domain = sni_domain(tree) if layer == "tcp" else None
     if domain is not None:
         sni = Setting(domain, rule.span, "HostSNI in the router rule")
+    named_service = fields.get("service") if layer == "tcp" else None
     return Route(
         Product.TRAEFIK, router.name, names, upstream, rule.span,
         tls=_router_tls(fields, layer), sni=sni,
         layer=Setting(layer, _first_label(router).span, f"Traefik {layer} router"),
         idle_timeout=ROUTED_TCP_IDLE if layer == "tcp" else Setting(None),
         entrypoints_defaulted=entrypoints is None,
+        upstream_span=named_service.span if named_service else None,
+        entrypoints_span=entrypoints.span if entrypoints else None,
     )
 
 
@@ -642,10 +645,17 @@ def _upstream(service: Service, obj: _Object) -> Upstream:
     tls: Setting[bool] = Setting(False)
     if tls_label is not None:
         tls = Setting(bool(_parse_bool(tls_label.value)), tls_label.span, "loadBalancer.server.tls")
+    transport_label = fields.get("loadbalancer.serverstransport")
+    transport = None
+    if transport_label is not None and transport_label.value.strip():
+        # qualified like Traefik does: a bare name is looked up in the docker provider
+        name = transport_label.value.strip()
+        transport = Setting(name if "@" in name else f"{name}@docker", transport_label.span, "serversTransport label")
     servers = ()
     if usable:
+        # a transport replaces the load balancer's PROXY setting; the traefik builder resolves it
         servers = (UpstreamServer(Product.TRAEFIK, obj.name, obj.name, None, port, server_span, send_proxy, tls,
-                                  target_host=service.name),)
+                                  target_host=service.name, transport=transport, proxy_unknown=transport is not None),)
     return Upstream(Product.TRAEFIK, obj.name, servers, first.span)
 
 
