@@ -21,7 +21,7 @@ class Exit(IntEnum):
     ERROR = 2  # usage error, unreadable path, or internal error
 
 
-FORMATS = ("text", "json", "sarif")
+FORMATS = ("text", "json", "sarif", "github")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(Postfix, Dovecot, docker-mailserver) agree on PROXY protocol, TLS and timeouts.",
     )
     p.add_argument("paths", nargs="*", metavar="PATH", help="config directories or files (default: .)")
-    p.add_argument("--format", choices=FORMATS, default=None, help="output format (default: text)")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="output format (default: text; github annotations on standard output inside GitHub Actions)")
     p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
     p.add_argument("--select", metavar="IDS", action="append", default=[],
                    help="only these rules: ids, names or id prefixes, comma-separated")
@@ -70,6 +71,16 @@ def explain(token: str, out) -> bool:
             out.write(f"{r.id} {r.name} [{r.severity}]\n{r.summary}\n\n{r.doc}\n")
             return True
     return False
+
+
+def default_format(environ, to_file: bool) -> str:
+    """The format when --format is not given.
+
+    Inside a GitHub Actions job (the runner sets GITHUB_ACTIONS=true) standard output becomes
+    annotations; a report written with --output stays text, since the runner reads workflow
+    commands only from a step's output.
+    """
+    return "github" if environ.get("GITHUB_ACTIONS") == "true" and not to_file else "text"
 
 
 def _fail(message: str) -> int:
@@ -129,7 +140,7 @@ def _main(argv: list[str] | None) -> int:
 
     from mailproxy_lint.report import REPORTERS
 
-    fmt = args.format or "text"
+    fmt = args.format or default_format(os.environ, to_file=bool(args.output))
     buffer = io.StringIO()
     if args.output:
         REPORTERS[fmt](result, buffer, False)

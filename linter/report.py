@@ -1,8 +1,9 @@
 """Stage 6: formatting a `RunResult`. Reporters only format; they compute nothing.
 
 `text` is the default (grep- and editor-friendly `path:line:col: ID [severity] message`),
-`json` is a versioned document for scripts. SARIF lives in `sarif.py` because its library is
-slow to import and only that format needs it.
+`json` is a versioned document for scripts, `github` prints GitHub Actions workflow commands that
+become annotations on the run and the pull request. SARIF lives in `sarif.py` because its library
+is slow to import and only that format needs it.
 """
 from __future__ import annotations
 
@@ -82,8 +83,56 @@ def write_sarif(result: RunResult, out: TextIO, colour: bool = False) -> None:
     write(result, out)
 
 
+# GitHub Actions workflow commands (`::error file=..,line=..::message`). The runner reads them from
+# the step's output; see docs/github-code-scanning.md for how they compare with SARIF upload.
+_GITHUB_COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
+
+
+def github_escape_data(text: str) -> str:
+    """Escape a command's message: the runner would end the command at a line break."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def github_escape_property(text: str) -> str:
+    """Escape a property value: `:` and `,` would otherwise end the value or the property list."""
+    return github_escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_command(finding: Finding) -> str:
+    """One finding as one workflow-command line.
+
+    Related locations go into the message (after a line break, as in the text format), because
+    an annotation has one location. Columns are sent only for a one-line span: GitHub ignores
+    them on annotations that cover several lines. `endColumn` is the last column covered, so
+    the exclusive `end_column` of the span is one past it.
+    """
+    span = finding.span
+    end_line = max(span.end_line or span.line, span.line)
+    one_line = end_line == span.line
+    properties = [("file", span.path), ("line", span.line)]
+    if one_line:
+        properties.append(("col", span.column))
+    properties.append(("endLine", end_line))
+    if one_line and span.end_column is not None and span.end_column > span.column:
+        properties.append(("endColumn", span.end_column - 1))
+    properties.append(("title", f"{finding.rule_id} {finding.rule_name}"))
+    message = finding.message
+    for related in finding.related:
+        message += f"\nrelated: {related.span} {related.message}"
+    props = ",".join(f"{name}={github_escape_property(str(value))}" for name, value in properties)
+    return f"::{_GITHUB_COMMANDS[finding.severity]} {props}::{github_escape_data(message)}"
+
+
+def write_github(result: RunResult, out: TextIO, colour: bool = False) -> None:
+    """One annotation per finding, then the summary as a plain log line."""
+    for finding in result.findings:
+        out.write(github_command(finding) + "\n")
+    out.write(summary(result) + "\n")
+
+
 REPORTERS: dict[str, Callable[[RunResult, TextIO, bool], None]] = {
     "text": write_text,
     "json": write_json,
     "sarif": write_sarif,
+    "github": write_github,
 }

@@ -1,9 +1,13 @@
 """Shared test options and helpers."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# Tests expect the default text output; inside GitHub Actions the CLI would switch to annotations.
+os.environ.pop("GITHUB_ACTIONS", None)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
