@@ -27,7 +27,7 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from mailproxy_lint.build import Model, Platform
 from mailproxy_lint.data.versions import ImageInfo, identify
@@ -60,6 +60,7 @@ ROUTED_TCP_IDLE = Setting(None, origin="Traefik keeps routed TCP connections ope
 
 def build(parsed: list[Parsed], model: Model) -> None:
     services = [s for item in parsed if item.source.kind is FileKind.COMPOSE for s in _services(item)]
+    _name_hosts(services)
     for service in services:
         model.hosts.append(_host(service))
         _record_image(service, model)
@@ -71,6 +72,16 @@ def build(parsed: list[Parsed], model: Model) -> None:
     exposed_by_default = all(s.exposed_by_default for s in statics)
     for service in services:
         _build_labels(service, model, defaults, exposed_by_default)
+
+
+def _name_hosts(services: list[Service]) -> None:
+    folders: dict[str, set[str]] = {}
+    for service in services:
+        folders.setdefault(service.name, set()).add(posixpath.dirname(service.source.path))
+    for service in services:
+        folder = posixpath.dirname(service.source.path)
+        shared = len(folders[service.name]) > 1
+        service.host_id = f"{folder}/{service.name}" if shared and folder else service.name
 
 
 # --------------------------------------------------------------------------------------------
@@ -89,6 +100,9 @@ class Service:
     project: str | None  # compose project name (top-level `name:` or the directory name)
     image: YamlScalar | None = None
     info: ImageInfo | None = None
+    # The Host name: the service name, qualified by its folder when another folder of the tree
+    # has a service of the same name (several deployments in one repository).
+    host_id: str = ""
 
     def span(self, node: YamlNode) -> Span:
         return node.span(self.source.path)
@@ -152,9 +166,10 @@ def _host(service: Service) -> Host:
                 address = network.get(key)
                 if isinstance(address, YamlScalar) and address.as_text():
                     addresses.append(Setting(address.as_text(), service.span(address), f"compose {key}"))
-    aliases.discard(service.name)
+    aliases.add(service.name)
+    aliases.discard(service.host_id)
     image = Setting(service.image.as_text(), service.span(service.image), "compose image") if service.image else None
-    return Host(service.name, frozenset(aliases), tuple(addresses), image, service.span(service.key))
+    return Host(service.host_id, frozenset(aliases), tuple(addresses), image, service.span(service.key))
 
 
 def _record_image(service: Service, model: Model) -> None:
@@ -163,10 +178,10 @@ def _record_image(service: Service, model: Model) -> None:
         return
     span = service.span(service.image)
     for product, (version, how) in info.versions.items():
-        model.versions[(service.name, product)] = Setting(version, span, how)
+        model.versions[(service.host_id, product)] = Setting(version, span, how)
     if info.product is Product.DOCKER_MAILSERVER:
-        version = model.versions.get((service.name, Product.DOCKER_MAILSERVER))
-        model.platforms.append(Platform("docker-mailserver", service.name, version, _dms_config_dir(service),
+        version = model.versions.get((service.host_id, Product.DOCKER_MAILSERVER))
+        model.platforms.append(Platform("docker-mailserver", service.host_id, version, _dms_config_dir(service),
                                         _environment(service), span))
         model.present.update({Product.POSTFIX, Product.DOVECOT})
 
@@ -251,7 +266,7 @@ class _Option:
 
 
 def _traefik_static(service: Service) -> TraefikStatic:
-    static = TraefikStatic(service.name)
+    static = TraefikStatic(service.host_id)
     options = _static_options(service)
     entrypoints: dict[str, dict[str, _Option]] = {}
     spellings: dict[str, str] = {}
@@ -263,7 +278,7 @@ def _traefik_static(service: Service) -> TraefikStatic:
             name = spellings.setdefault(parts[1], option.name_key.split(".")[1])  # first spelling wins
             entrypoints.setdefault(name, {})[".".join(parts[2:])] = option
     for name, fields in entrypoints.items():
-        entrypoint = _entrypoint(name, fields, service.name)
+        entrypoint = _entrypoint(name, fields, service.host_id)
         if entrypoint is not None:
             static.entrypoints.append(entrypoint)
             if "asdefault" in fields and _parse_bool(fields["asdefault"].value):
@@ -655,7 +670,7 @@ def _upstream(service: Service, obj: _Object) -> Upstream:
     if usable:
         # a transport replaces the load balancer's PROXY setting; the traefik builder resolves it
         servers = (UpstreamServer(Product.TRAEFIK, obj.name, obj.name, None, port, server_span, send_proxy, tls,
-                                  target_host=service.name, transport=transport, proxy_unknown=transport is not None),)
+                                  target_host=service.host_id, transport=transport, proxy_unknown=transport is not None),)
     return Upstream(Product.TRAEFIK, obj.name, servers, first.span)
 
 
@@ -689,7 +704,7 @@ def _automatic_service(service: Service, routers: dict[str, _Object], services: 
     first = min((_first_label(r) for r in routers.values()), key=_position)
     server = UpstreamServer(Product.TRAEFIK, name, name, None, _default_port(service), first.span,
                             Setting(ProxyHeader.NONE, origin="Traefik sends no PROXY header by default"),
-                            target_host=service.name)
+                            target_host=service.host_id)
     return Upstream(Product.TRAEFIK, name, (server,), first.span)
 
 
@@ -715,13 +730,21 @@ def _container_port(text: str) -> int | None:
 
 
 def _add_upstreams(model: Model, upstreams: list[Upstream]) -> None:
-    """Same-named TCP services of several containers: Traefik appends their servers."""
+    """Same-named TCP services of several containers: Traefik appends their servers.
+
+    Only within one folder (one stack, possibly split over several compose files): a tree with
+    several deployments repeats service names without them being one Traefik's.
+    """
+    def stack(upstream: Upstream) -> tuple[str, str]:
+        return str(PurePosixPath(upstream.span.path).parent), upstream.name
+
+    index = {stack(u): i for i, u in enumerate(model.upstreams) if u.product is Product.TRAEFIK}
     for upstream in upstreams:
-        index = next((i for i, u in enumerate(model.upstreams)
-                      if u.name == upstream.name and u.product is Product.TRAEFIK), None)
-        if index is None:
+        i = index.get(stack(upstream))
+        if i is None:
+            index[stack(upstream)] = len(model.upstreams)
             model.upstreams.append(upstream)
         else:
-            known = model.upstreams[index]
-            model.upstreams[index] = Upstream(known.product, known.name, known.servers + upstream.servers, known.span)
+            known = model.upstreams[i]
+            model.upstreams[i] = Upstream(known.product, known.name, known.servers + upstream.servers, known.span)
 
