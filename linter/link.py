@@ -14,11 +14,10 @@ were paired. Hosts are compatible when:
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import PurePosixPath
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from mailproxy_lint.build import Model
-from mailproxy_lint.model import Entrypoint, Link, Listener, Span, Upstream, UpstreamServer
+from mailproxy_lint.model import Entrypoint, Host, Link, Listener, Span, UpstreamServer
 
 T = TypeVar("T")
 
@@ -26,95 +25,96 @@ LOCALHOST = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "*", ""}
 
 
 def link(model: Model) -> list[Link]:
-    entrypoints_by_name: dict[tuple[object, str], list[Entrypoint]] = defaultdict(list)
-    for ep in model.entrypoints:
-        entrypoints_by_name[(ep.product, ep.name)].append(ep)
-    upstreams_by_name: dict[tuple[object, str], list[Upstream]] = defaultdict(list)
-    for upstream in model.upstreams:
-        upstreams_by_name[(upstream.product, upstream.name)].append(upstream)
-    listeners_by_port: dict[int, list[Listener]] = defaultdict(list)
-    for listener in model.listeners:
-        if listener.port is not None:
-            listeners_by_port[listener.port].append(listener)
+    entrypoints = Nearest.group(model.entrypoints, lambda ep: (ep.product, ep.name))
+    upstreams = Nearest.group(model.upstreams, lambda u: (u.product, u.name))
+    listeners_by_port = Nearest.group([lst for lst in model.listeners if lst.port is not None], lambda lst: lst.port)
+    hosts = [h for h in model.hosts if h.span is not None]
 
     links: list[Link] = []
     routed: set[int] = set()
     for route in model.routes:
-        if route.upstream is None:
+        if route.upstream is None or (route.product, route.upstream) not in upstreams:
             continue
-        upstream = nearest(route.span, upstreams_by_name.get((route.product, route.upstream), []))
-        if not upstream:
-            continue
-        upstream = upstream[0]
+        upstream = upstreams[(route.product, route.upstream)].nearest(route.span)[0]
         routed.add(id(upstream))
-        entrypoints: list[Entrypoint | None] = [
-            ep for name in route.entrypoints
-            for ep in nearest(route.span, entrypoints_by_name.get((route.product, name), []))
+        route_entrypoints: list[Entrypoint | None] = [
+            ep for name in route.entrypoints if (route.product, name) in entrypoints
+            for ep in entrypoints[(route.product, name)].nearest(route.span)
         ] or [None]
         for server in upstream.servers:
-            for listener, evidence in _listeners_for(model, server, listeners_by_port):
-                for ep in entrypoints:
+            for listener, evidence in _listeners_for(server, hosts, listeners_by_port):
+                for ep in route_entrypoints:
                     links.append(Link(route, ep, upstream, server, listener, evidence))
     for upstream in model.upstreams:
         if id(upstream) in routed:
             continue
         for server in upstream.servers:
-            for listener, evidence in _listeners_for(model, server, listeners_by_port):
+            for listener, evidence in _listeners_for(server, hosts, listeners_by_port):
                 links.append(Link(None, None, upstream, server, listener, evidence))
     return links
 
 
-def nearest(span: Span, candidates: list[T]) -> list[T]:
-    """The candidates declared closest to `span` in the directory tree.
+def _folders(span: Span) -> tuple[str, ...]:
+    return tuple(span.path.split("/")[:-1])
+
+
+class Nearest(Generic[T]):
+    """Objects of one name, found by how close they are written to a referring line.
 
     A tree may hold several deployments (one compose stack per folder); names such as an
     entrypoint `smtp` or a container `mailserver` repeat across them. The objects sharing the
     deepest folder with the referring line belong to its deployment.
     """
-    if len(candidates) <= 1:
-        return candidates
-    here = PurePosixPath(span.path).parent.parts
-    shared = {id(c): _shared_depth(here, PurePosixPath(c.span.path).parent.parts) for c in candidates}
-    best = max(shared.values())
-    return [c for c in candidates if shared[id(c)] == best]
 
+    def __init__(self, items: list[T]):
+        self.items = items
+        self.by_prefix: dict[tuple[str, ...], list[T]] = defaultdict(list)
+        if len(items) > 1:
+            for item in items:
+                folders = _folders(item.span)
+                for depth in range(len(folders) + 1):
+                    self.by_prefix[folders[:depth]].append(item)
 
-def _shared_depth(a: tuple[str, ...], b: tuple[str, ...]) -> int:
-    depth = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        depth += 1
-    return depth
+    @staticmethod
+    def group(items, key) -> dict:
+        grouped: dict = defaultdict(list)
+        for item in items:
+            grouped[key(item)].append(item)
+        return {k: Nearest(v) for k, v in grouped.items()}
 
-
-def _listeners_for(model: Model, server: UpstreamServer,
-                   listeners_by_port: dict[int, list[Listener]]) -> list[tuple[Listener, str]]:
-    if server.port is None:
+    def nearest(self, span: Span, keep=None) -> list[T]:
+        """The items nearest to `span` among those `keep` accepts (all by default)."""
+        if len(self.items) <= 1:
+            return [i for i in self.items if keep is None or keep(i)]
+        folders = _folders(span)
+        for depth in range(len(folders), -1, -1):
+            found = [i for i in self.by_prefix.get(folders[:depth], ()) if keep is None or keep(i)]
+            if found:
+                return found
         return []
-    by_port = listeners_by_port.get(server.port, [])
-    if not by_port:
+
+
+def _listeners_for(server: UpstreamServer, hosts: list[Host],
+                   listeners_by_port: dict[int, Nearest[Listener]]) -> list[tuple[Listener, str]]:
+    if server.port is None or server.port not in listeners_by_port:
         return []
-    hosts_known = {lst.host for lst in by_port if lst.host is not None}
+    candidates = listeners_by_port[server.port]
+    hosts_known = any(lst.host is not None for lst in candidates.items)
     if server.target_host is not None:
         target, why = server.target_host, f"on container {server.target_host!r}"
     elif server.host is not None and server.host.lower() not in LOCALHOST:
-        host = next(iter(nearest(server.span, [h for h in model.hosts if h.span is not None
-                                               and h.answers_to(server.host)])), None)
+        host = next(iter(Nearest([h for h in hosts if h.answers_to(server.host)]).nearest(server.span)), None)
         if host is None:
             # Nobody in the scanned tree describes that host: only listeners whose host is
             # unknown can be it (a directory holding just proxy and mail configs).
-            unknown = nearest(server.span, [lst for lst in by_port if lst.host is None])
+            unknown = candidates.nearest(server.span, lambda lst: lst.host is None)
             return [(lst, f"port {server.port} on {server.host}, taken to be the mail server in this directory")
                     for lst in unknown]
         target, why = host.name, f"on {server.host}, which is {host.name!r}"
     else:
         target, why = None, "on a local address"
-    matching = []
-    for lst in by_port:
-        if target is None:
-            if lst.host is None or not hosts_known:
-                matching.append(lst)
-        elif lst.host == target or lst.host is None:
-            matching.append(lst)
-    return [(lst, f"port {server.port} {why}") for lst in nearest(server.span, matching)]
+    if target is None:
+        keep = (lambda lst: lst.host is None or not hosts_known)
+    else:
+        keep = (lambda lst: lst.host == target or lst.host is None)
+    return [(lst, f"port {server.port} {why}") for lst in candidates.nearest(server.span, keep)]

@@ -27,7 +27,7 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from mailproxy_lint.build import Model, Platform
 from mailproxy_lint.data.versions import ImageInfo, identify
@@ -70,8 +70,9 @@ def build(parsed: list[Parsed], model: Model) -> None:
         model.entrypoints.extend(static.entrypoints)
     defaults = _default_entrypoints(statics)
     exposed_by_default = all(s.exposed_by_default for s in statics)
+    upstream_index: dict[tuple[str, str], int] = {}
     for service in services:
-        _build_labels(service, model, defaults, exposed_by_default)
+        _build_labels(service, model, defaults, exposed_by_default, upstream_index)
 
 
 def _name_hosts(services: list[Service]) -> None:
@@ -559,7 +560,8 @@ def _allow_empty(label: Label | None) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _build_labels(service: Service, model: Model, defaults: tuple[str, ...], exposed_by_default: bool) -> None:
+def _build_labels(service: Service, model: Model, defaults: tuple[str, ...], exposed_by_default: bool,
+                  upstream_index: dict[tuple[str, str], int]) -> None:
     labels = _labels(service)
     if not labels:
         return
@@ -577,7 +579,7 @@ def _build_labels(service: Service, model: Model, defaults: tuple[str, ...], exp
     upstreams = [_upstream(service, obj) for obj in _in_file_order(decoded.services)]
     if auto is not None:
         upstreams.append(auto)
-    _add_upstreams(model, upstreams)
+    _add_upstreams(model, upstreams, upstream_index)
     single = next(iter(upstreams)).name if len(upstreams) == 1 else None
     routers = [(r, "tcp") for r in tcp_routers.values()] + [(r, "http") for r in http_routers.values()]
     for router, layer in sorted(routers, key=lambda pair: _position(_first_label(pair[0]))):
@@ -729,16 +731,16 @@ def _container_port(text: str) -> int | None:
     return int(first) if first.isdigit() else None
 
 
-def _add_upstreams(model: Model, upstreams: list[Upstream]) -> None:
+def _add_upstreams(model: Model, upstreams: list[Upstream], index: dict[tuple[str, str], int]) -> None:
     """Same-named TCP services of several containers: Traefik appends their servers.
 
     Only within one folder (one stack, possibly split over several compose files): a tree with
-    several deployments repeats service names without them being one Traefik's.
+    several deployments repeats service names without them being one Traefik's. `index` maps
+    (folder, name) to the position in `model.upstreams`.
     """
     def stack(upstream: Upstream) -> tuple[str, str]:
-        return str(PurePosixPath(upstream.span.path).parent), upstream.name
+        return posixpath.dirname(upstream.span.path), upstream.name
 
-    index = {stack(u): i for i, u in enumerate(model.upstreams) if u.product is Product.TRAEFIK}
     for upstream in upstreams:
         i = index.get(stack(upstream))
         if i is None:
