@@ -414,6 +414,7 @@ class PostfixConfig:
     host: str | None = None
     main_span: Span | None = None  # main.cf itself, for findings about a missing parameter
     master_known: bool = True  # False when no master.cf and no platform default was available
+    platform: str | None = None  # "docker-mailserver" when configured through its override files
     # Override lines / postconf commands that changed nothing: value = the text, span = the line,
     # origin = why (unmatched service_name/type, skipped by docker-mailserver, ...)
     unapplied: tuple[Setting[str], ...] = ()

@@ -1,6 +1,6 @@
-"""Reading the duration values products write in their settings.
+"""Reading and showing the values products write in their settings (durations, networks).
 
-Kept apart from the parsers because builders and the model need the numbers, not the syntax.
+Kept apart from the parsers because builders, the model and rules need the values, not the syntax.
 """
 from __future__ import annotations
 
@@ -47,3 +47,8 @@ def human_seconds(seconds: float) -> str:
     if seconds == int(seconds):
         return f"{int(seconds)}s"
     return f"{seconds:g}s"
+
+
+def network_text(network) -> str:
+    """A trusted network as a user would write it: a single address without its /32 or /128."""
+    return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mailproxy_lint.api import Context, PostfixConfig, Severity, Setting, rule
 from mailproxy_lint.build.dovecot import OUTSIDE_ROOT, parse_trusted_networks
 from mailproxy_lint.build.postfix import expand
+from mailproxy_lint.units import network_text
 
 PROXY_PARAMETERS = {"postscreen_upstream_proxy_protocol": "postscreen", "smtpd_upstream_proxy_protocol": "smtpd"}
 
@@ -95,17 +96,13 @@ def _trusted_networks_finding(ctx: Context, written: Setting[str], networks, inv
     entries = [e for e in written.value.replace(",", " ").split() if e]
     later = entries[entries.index(invalid) + 1:] if invalid in entries else []
     lost = f"; the later {'entry' if len(later) == 1 else 'entries'} {' '.join(later)} {'is' if len(later) == 1 else 'are'} ignored too" if later else ""
-    kept = f"trusts only {' '.join(_shown(n) for n in networks)}" if networks else "trusts nobody"
+    kept = f"trusts only {' '.join(network_text(n) for n in networks)}" if networks else "trusts nobody"
     return ctx.finding(
         written.span,
         f"`haproxy_trusted_networks` entry {invalid!r} is not an IP address or CIDR range: Dovecot logs "
         f"'Invalid network' and stops reading the list there{lost}, so it {kept}; write the "
         f"address itself",
     )
-
-
-def _shown(network) -> str:
-    return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
 
 
 def _proxy_protocol_values(ctx: Context, config: PostfixConfig):

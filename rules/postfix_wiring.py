@@ -18,10 +18,6 @@ PROXY_PARAMETERS = {"postscreen": "postscreen_upstream_proxy_protocol", "smtpd":
 DMS = "docker-mailserver"
 
 
-def _is_dms(config: PostfixConfig) -> bool:
-    return config.id.startswith(DMS) or any(DMS in s.origin for s in config.services)
-
-
 def _written(setting: Setting[str] | None) -> bool:
     """A value a user wrote (not a stock/default one) that is not empty."""
     return setting is not None and setting.span is not None and setting.value.strip() != ""
@@ -36,7 +32,7 @@ def _reads_proxy(config: PostfixConfig, service: PostfixService) -> bool:
 
 
 def _service_fix(config: PostfixConfig, service: PostfixService, parameter: str) -> str:
-    if _is_dms(config):
+    if config.platform == DMS:
         return f"`{service.name}/{service.type}/{parameter}=haproxy` in postfix-master.cf"
     return f"`-o {parameter}=haproxy` on the {service.name!r} service in master.cf"
 
@@ -225,7 +221,7 @@ def _global_finding(ctx: Context, config: PostfixConfig, setting: Setting[str], 
                     f"(a content-filter return path) that never send PROXY, so their connections time out")
     else:
         message += "; any of them that is not behind the proxy stops accepting connections"
-    where = "postfix-master.cf lines such as `submission/inet/" if _is_dms(config) else "`-o` on the proxied services in master.cf, e.g. `-o "
+    where = "postfix-master.cf lines such as `submission/inet/" if config.platform == DMS else "`-o` on the proxied services in master.cf, e.g. `-o "
     message += f". Remove it here and set it per proxied service with {where}{parameter}=haproxy`"
     related = [(s.span, f"service {s.name!r} inherits it") for s in (internal or inheriting)]
     return ctx.finding(setting.span, message, related=related,

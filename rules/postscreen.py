@@ -19,10 +19,6 @@ def _table_type(cache_map: str) -> str:
     return cache_map.split(":", 1)[0].strip().lower() if ":" in cache_map else ""
 
 
-def _is_dms(config: PostfixConfig) -> bool:
-    return any("docker-mailserver" in s.origin for s in config.services)
-
-
 @rule("MPL501", "postscreen-cache-not-shared", Severity.ERROR,
       summary="Several postscreen services open the same postscreen cache that only one process can lock",
       tags=("postfix", "postscreen"), facts=("PF01",))
@@ -76,7 +72,7 @@ def _finding(ctx: Context, config: PostfixConfig, cache_map: str, sharing: list[
     setting = effective_setting(config, added, "postscreen_cache_map")
     span = setting.span or added.span
     names = ", ".join(repr(s.name) for s in sharing)
-    where = "postfix-main.cf" if _is_dms(config) else "main.cf"
+    where = "postfix-main.cf" if config.platform == "docker-mailserver" else "main.cf"
     table = _table_type(cache_map) or "an unnamed"
     message = (
         f"postscreen services {names} all open the postscreen cache {cache_map!r} "

@@ -12,6 +12,7 @@ import ipaddress
 from collections import defaultdict
 
 from mailproxy_lint.api import Context, Entrypoint, Host, Link, Listener, Product, Setting, Severity, rule
+from mailproxy_lint.units import network_text
 
 # Whole private ranges (RFC 1918, RFC 4193): trusting one trusts every host of a LAN or VPC
 PRIVATE_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
@@ -203,16 +204,12 @@ def _is_trusted(address, networks) -> bool:
     return any(address in network for network in networks if network.version == address.version)
 
 
-def _shown(network) -> str:
-    return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
-
-
 def _not_trusted(ctx: Context, links: list[Link], host: Host, how: str):
     first = links[0]
     trusted = first.listener.trusted_proxies
     addresses = _addresses(host)
     shown = ", ".join(str(a) for a, _ in addresses)
-    networks = " ".join(_shown(n) for n in trusted.value)
+    networks = " ".join(network_text(n) for n in trusted.value)
     if trusted.origin != "haproxy_trusted_networks":
         networks += f"; {trusted.origin}"
     targets = ", ".join(lk.listener.describe() for lk in links)

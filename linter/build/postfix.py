@@ -362,7 +362,7 @@ def _freeze(instance: _Instance) -> PostfixConfig:
     return PostfixConfig(
         id=instance.id, main=dict(instance.main), services=services, version=instance.version,
         host=instance.host, main_span=instance.main_span, master_known=instance.master_known,
-        unapplied=tuple(instance.unapplied), not_analyzed=tuple(instance.not_analyzed),
+        platform=instance.platform, unapplied=tuple(instance.unapplied), not_analyzed=tuple(instance.not_analyzed),
     )
 
 

@@ -41,7 +41,6 @@ from mailproxy_lint.model import (
     Route,
     Setting,
     SourceFile,
-    Span,
     Upstream,
     UpstreamServer,
     Version,
