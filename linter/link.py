@@ -17,41 +17,50 @@ from collections import defaultdict
 from typing import Generic, TypeVar
 
 from mailproxy_lint.build import Model
-from mailproxy_lint.model import Entrypoint, Host, Link, Listener, Span, UpstreamServer
+from mailproxy_lint.model import Host, Link, Listener, PathIndex, Resolution, Route, Span, UpstreamServer
 
 T = TypeVar("T")
 
 LOCALHOST = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0", "*", ""}
 
 
-def link(model: Model) -> list[Link]:
+def link(model: Model) -> PathIndex:
+    """Resolve every route's names and link every upstream server to the listeners it reaches."""
     entrypoints = Nearest.group(model.entrypoints, lambda ep: (ep.product, ep.name))
     upstreams = Nearest.group(model.upstreams, lambda u: (u.product, u.name))
     listeners_by_port = Nearest.group([lst for lst in model.listeners if lst.port is not None], lambda lst: lst.port)
     hosts = [h for h in model.hosts if h.span is not None]
+    targets = {id(s): _target(s, hosts) for u in model.upstreams for s in u.servers}
+    server_hosts = {key: target[0] for key, target in targets.items() if target[0] is not None}
 
+    resolutions = [_resolve(route, entrypoints, upstreams) for route in model.routes]
     links: list[Link] = []
     routed: set[int] = set()
-    for route in model.routes:
-        if route.upstream is None or (route.product, route.upstream) not in upstreams:
+    for resolution in resolutions:
+        route, upstream = resolution.route, resolution.upstream
+        if upstream is None:
             continue
-        upstream = upstreams[(route.product, route.upstream)].nearest(route.span)[0]
         routed.add(id(upstream))
-        route_entrypoints: list[Entrypoint | None] = [
-            ep for name in route.entrypoints if (route.product, name) in entrypoints
-            for ep in entrypoints[(route.product, name)].nearest(route.span)
-        ] or [None]
         for server in upstream.servers:
-            for listener, evidence in _listeners_for(server, hosts, listeners_by_port):
-                for ep in route_entrypoints:
+            for listener, evidence in _listeners_for(server, targets[id(server)], listeners_by_port):
+                for ep in resolution.entrypoints or (None,):
                     links.append(Link(route, ep, upstream, server, listener, evidence))
     for upstream in model.upstreams:
         if id(upstream) in routed:
             continue
         for server in upstream.servers:
-            for listener, evidence in _listeners_for(server, hosts, listeners_by_port):
+            for listener, evidence in _listeners_for(server, targets[id(server)], listeners_by_port):
                 links.append(Link(None, None, upstream, server, listener, evidence))
-    return links
+    return PathIndex(links, resolutions, server_hosts)
+
+
+def _resolve(route: Route, entrypoints: dict, upstreams: dict) -> Resolution:
+    upstream = None
+    if route.upstream is not None and (route.product, route.upstream) in upstreams:
+        upstream = upstreams[(route.product, route.upstream)].nearest(route.span)[0]
+    found = tuple(ep for name in route.entrypoints if (route.product, name) in entrypoints
+                  for ep in entrypoints[(route.product, name)].nearest(route.span))
+    return Resolution(route, upstream, found)
 
 
 def _folders(span: Span) -> tuple[str, ...]:
@@ -94,26 +103,30 @@ class Nearest(Generic[T]):
         return []
 
 
-def _listeners_for(server: UpstreamServer, hosts: list[Host],
+def _target(server: UpstreamServer, hosts: list[Host]) -> tuple[str | None, str, bool]:
+    """(Host name the server dials or None, how that was learnt, whether the scan describes it)."""
+    if server.target_host is not None:
+        return server.target_host, f"on container {server.target_host!r}", True
+    if server.host is not None and server.host.lower() not in LOCALHOST:
+        host = next(iter(Nearest([h for h in hosts if h.answers_to(server.host)]).nearest(server.span)), None)
+        if host is None:
+            return None, f"on {server.host}, taken to be the mail server in this directory", False
+        return host.name, f"on {server.host}, which is {host.name!r}", True
+    return None, "on a local address", True
+
+
+def _listeners_for(server: UpstreamServer, target_of_server: tuple[str | None, str, bool],
                    listeners_by_port: dict[int, Nearest[Listener]]) -> list[tuple[Listener, str]]:
     if server.port is None or server.port not in listeners_by_port:
         return []
     candidates = listeners_by_port[server.port]
-    hosts_known = any(lst.host is not None for lst in candidates.items)
-    if server.target_host is not None:
-        target, why = server.target_host, f"on container {server.target_host!r}"
-    elif server.host is not None and server.host.lower() not in LOCALHOST:
-        host = next(iter(Nearest([h for h in hosts if h.answers_to(server.host)]).nearest(server.span)), None)
-        if host is None:
-            # Nobody in the scanned tree describes that host: only listeners whose host is
-            # unknown can be it (a directory holding just proxy and mail configs).
-            unknown = candidates.nearest(server.span, lambda lst: lst.host is None)
-            return [(lst, f"port {server.port} on {server.host}, taken to be the mail server in this directory")
-                    for lst in unknown]
-        target, why = host.name, f"on {server.host}, which is {host.name!r}"
-    else:
-        target, why = None, "on a local address"
-    if target is None:
+    target, why, described = target_of_server
+    if not described:
+        # Nobody in the scanned tree describes that host: only listeners whose host is unknown
+        # can be it (a directory holding just proxy and mail configs).
+        keep = (lambda lst: lst.host is None)
+    elif target is None:
+        hosts_known = any(lst.host is not None for lst in candidates.items)
         keep = (lambda lst: lst.host is None or not hosts_known)
     else:
         keep = (lambda lst: lst.host == target or lst.host is None)

@@ -446,6 +446,63 @@ class DovecotConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Resolution:
+    """What the linker found a route's names to mean: the nearest objects of those names."""
+
+    route: Route
+    upstream: Upstream | None
+    entrypoints: tuple[Entrypoint, ...]
+
+
+class PathIndex:
+    """Lookups over the linker's results, so rules neither re-resolve names nor scan lists.
+
+    Built once by `link.py`. Objects are looked up by identity: two routes of two stacks may be
+    equal field by field, and still be different routes.
+    """
+
+    def __init__(self, links: Iterable[Link] = (), resolutions: Iterable[Resolution] = (),
+                 server_hosts: dict[int, str] | None = None):
+        self.links = tuple(links)
+        self._resolution = {id(r.route): r for r in resolutions}
+        self._routes_on: dict[int, list[Route]] = {}
+        self._routes_using: dict[int, list[Route]] = {}
+        for r in self._resolution.values():
+            for ep in r.entrypoints:
+                self._routes_on.setdefault(id(ep), []).append(r.route)
+            if r.upstream is not None:
+                self._routes_using.setdefault(id(r.upstream), []).append(r.route)
+        self._links: dict[int, list[Link]] = {}
+        for lk in self.links:
+            for end in (lk.route, lk.entrypoint, lk.server, lk.listener):
+                if end is not None:
+                    self._links.setdefault(id(end), []).append(lk)
+        self._server_hosts = server_hosts or {}
+
+    def upstream_of(self, route: Route) -> Upstream | None:
+        r = self._resolution.get(id(route))
+        return r.upstream if r is not None else None
+
+    def entrypoints_of(self, route: Route) -> tuple[Entrypoint, ...]:
+        r = self._resolution.get(id(route))
+        return r.entrypoints if r is not None else ()
+
+    def routes_on(self, entrypoint: Entrypoint) -> list[Route]:
+        return self._routes_on.get(id(entrypoint), [])
+
+    def routes_using(self, upstream: Upstream) -> list[Route]:
+        return self._routes_using.get(id(upstream), [])
+
+    def links_of(self, end: Route | Entrypoint | UpstreamServer | Listener) -> list[Link]:
+        """The links that pass through a route, entrypoint, server or listener."""
+        return self._links.get(id(end), [])
+
+    def host_of(self, server: UpstreamServer) -> str | None:
+        """The name of the compose host a server dials, when the scanned files describe it."""
+        return self._server_hosts.get(id(server))
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
     """Everything the rules see for one scanned root."""
 
@@ -466,12 +523,7 @@ class Deployment:
     present: frozenset[Product] = frozenset()
     # Versions learnt from image tags or user config, per host (None = not tied to a host).
     versions: dict[tuple[str | None, Product], Setting[Version]] = field(default_factory=dict)
-
-    def links_to(self, listener: Listener) -> Iterable[Link]:
-        return (lk for lk in self.links if lk.listener is listener)
-
-    def entrypoint(self, name: str) -> Entrypoint | None:
-        return next((e for e in self.entrypoints if e.name == name), None)
+    paths: PathIndex = field(default_factory=PathIndex, compare=False, repr=False)
 
     def upstream(self, name: str) -> Upstream | None:
         return next((u for u in self.upstreams if u.name == name), None)

@@ -213,7 +213,7 @@ def proxy_header_not_sent(ctx: Context):
     for listener in ctx.model.listeners:
         if not listener.accepts_proxy.value.sends:
             continue
-        links = _routed(ctx.model.links_to(listener))
+        links = _routed(ctx.model.paths.links_of(listener))
         if not links or any(lk.server.send_proxy.value.sends for lk in links):
             continue
         for lk in _unique_pairs(links):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from mailproxy_lint.api import Context, FileKind, Listener, Product, Route, Severity, Upstream, UpstreamServer, rule
+from mailproxy_lint.api import Context, FileKind, Listener, Product, Route, Severity, UpstreamServer, rule
 
 # Ports of the mail protocols and docker-mailserver's PROXY-only ports, by the product that serves them
 SMTP_PORTS = {25, 465, 587, 2525, 12525, 10465, 10587}
@@ -12,20 +12,6 @@ MAILBOX_PORTS = {143, 993, 110, 995, 4190, 10143, 10993, 10110, 10995, 14190}
 MAIL_PORTS = SMTP_PORTS | MAILBOX_PORTS
 # entrypoints the Traefik Helm chart defines whatever the values file says
 HELM_CHART_ENTRYPOINTS = {"web", "websecure", "traefik", "metrics"}
-
-
-def _routes_using(ctx: Context, upstream: Upstream) -> list[Route]:
-    return [r for r in ctx.model.routes if r.product is upstream.product and r.upstream == upstream.name]
-
-
-def _target_host(ctx: Context, server: UpstreamServer) -> str | None:
-    """The compose host a server dials, when the scanned files describe it."""
-    if server.target_host is not None:
-        return server.target_host
-    if server.host is None:
-        return None
-    host = next((h for h in ctx.model.hosts if h.answers_to(server.host)), None)
-    return host.name if host is not None else None
 
 
 def _needed_products(port: int) -> set[Product]:
@@ -82,11 +68,11 @@ def upstream_without_listener(ctx: Context):
         return
     seen: set[int] = set()
     for upstream in ctx.model.upstreams:
-        routes = _routes_using(ctx, upstream)
+        routes = ctx.model.paths.routes_using(upstream)
         if not routes:
             continue
         for server in upstream.servers:
-            if server.port is None or id(server) in seen or any(lk.server is server for lk in ctx.model.links):
+            if server.port is None or id(server) in seen or ctx.model.paths.links_of(server):
                 continue
             seen.add(id(server))
             finding = _missing_listener(ctx, server, routes[0])
@@ -95,7 +81,7 @@ def upstream_without_listener(ctx: Context):
 
 
 def _missing_listener(ctx: Context, server: UpstreamServer, route: Route):
-    target = _target_host(ctx, server)
+    target = ctx.model.paths.host_of(server)
     if target is not None:
         listeners = [lst for lst in ctx.model.listeners if lst.host == target]
         where, severity = f"container {target!r}", Severity.ERROR
@@ -264,13 +250,13 @@ def _transports(ctx: Context):
 
 
 def _is_mail_route(ctx: Context, route: Route) -> bool:
-    eps = [e for e in ctx.model.entrypoints if e.product is route.product and e.name in route.entrypoints]
-    if any(e.port in MAIL_PORTS for e in eps):
+    paths = ctx.model.paths
+    if any(e.port in MAIL_PORTS for e in paths.entrypoints_of(route)):
         return True
-    upstream = next((u for u in ctx.model.upstreams if u.product is route.product and u.name == route.upstream), None)
+    upstream = paths.upstream_of(route)
     if upstream is not None and any(s.port in MAIL_PORTS for s in upstream.servers):
         return True
-    return any(lk.route is route for lk in ctx.model.links)
+    return bool(paths.links_of(route))
 
 
 @rule("MPL604", "http-mode-on-mail-port", Severity.ERROR,

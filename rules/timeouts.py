@@ -73,11 +73,12 @@ def idle_timeout_too_short(ctx: Context):
             yield finding
     # One side alone: a short timeout in front of an IMAP port breaks IDLE whatever the server.
     for route in ctx.model.routes:
-        if id(route) in reported or route.idle_timeout.value is None or any(lk.route is route for lk in ctx.model.links):
+        paths = ctx.model.paths
+        if id(route) in reported or route.idle_timeout.value is None or paths.links_of(route):
             continue
-        upstream = next((u for u in ctx.model.upstreams if u.name == route.upstream and u.product is route.product), None)
+        upstream = paths.upstream_of(route)
         ports = {s.port for s in upstream.servers} if upstream else set()
-        ports |= {ep.port for ep in ctx.model.entrypoints if ep.name in route.entrypoints and ep.product is route.product}
+        ports |= {ep.port for ep in paths.entrypoints_of(route)}
         imap = sorted(p for p in ports if p in IMAP_PORTS)
         if imap:
             interval = Setting(DEFAULT_IDLE_NOTIFY, None,

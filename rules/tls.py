@@ -11,17 +11,13 @@ def server_first_reason(ctx: Context, ep: Entrypoint) -> str | None:
     """Why clients of this entrypoint wait for the server to speak first, or None."""
     if ep.port in SERVER_FIRST_PORTS:
         return f"port {ep.port} is {SERVER_FIRST_PORTS[ep.port]}, where the server speaks first"
-    for lk in ctx.model.links:
-        if lk.entrypoint is not ep or lk.route is None or lk.route.tls.value is not ProxyTls.NONE:
+    for lk in ctx.model.paths.links_of(ep):
+        if lk.route is None or lk.route.tls.value is not ProxyTls.NONE:
             continue
         proto = lk.listener.protocol
         if proto is not None and proto.server_speaks_first and lk.listener.tls.value is not TlsMode.IMPLICIT:
             return f"it is routed to {lk.listener.describe()}, where the server speaks first"
     return None
-
-
-def _routes_on(ctx: Context, ep: Entrypoint) -> list[Route]:
-    return [r for r in ctx.model.routes if r.product is ep.product and ep.name in r.entrypoints]
 
 
 @rule("MPL301", "tls-before-starttls", Severity.ERROR,
@@ -72,7 +68,7 @@ def tls_before_starttls(ctx: Context):
                 related=[(ep.span, "the entrypoint")],
             )
             continue
-        for route in _routes_on(ctx, ep):
+        for route in ctx.model.paths.routes_on(ep):
             if route.tls.value is not ProxyTls.NONE or (route.sni is not None and route.sni.value not in ("*", "")):
                 findings.setdefault(id(route), (route, []))[1].append((ep, reason))
     for route, hits in findings.values():

@@ -28,6 +28,7 @@ from mailproxy_lint.model import (
     Host,
     Listener,
     ParseProblem,
+    PathIndex,
     PostfixConfig,
     Product,
     Route,
@@ -90,7 +91,8 @@ class Model:
                 return platform
         return self.platforms[0] if len(self.platforms) == 1 else None
 
-    def freeze(self, links=()) -> Deployment:
+    def freeze(self, paths: PathIndex | None = None) -> Deployment:
+        paths = paths or PathIndex()
         return Deployment(
             root=self.root,
             files=tuple(self.files),
@@ -100,12 +102,13 @@ class Model:
             routes=tuple(self.routes),
             upstreams=tuple(self.upstreams),
             listeners=tuple(self.listeners),
-            links=tuple(links),
+            links=paths.links,
             postfix=tuple(self.postfix),
             dovecot=tuple(self.dovecot),
             unknown=frozenset(self.unknown),
             present=frozenset(self.present),
             versions=dict(self.versions),
+            paths=paths,
         )
 
 
