@@ -12,6 +12,7 @@ import ipaddress
 from collections import defaultdict
 
 from mailproxy_lint.api import Context, Entrypoint, Host, Link, Listener, Product, Setting, Severity, rule
+from mailproxy_lint.data.versions import ImageRef
 from mailproxy_lint.units import network_text
 
 # Whole private ranges (RFC 1918, RFC 4193): trusting one trusts every host of a LAN or VPC
@@ -43,15 +44,11 @@ def proxy_host(ctx: Context, entrypoint: Entrypoint | None) -> tuple[Host, str] 
         host = next((h for h in ctx.model.hosts if h.name == entrypoint.host), None)
         return (host, f"{entrypoint.product} runs in container {host.name!r}") if host is not None else None
     if entrypoint.product is Product.HAPROXY:
-        candidates = [h for h in ctx.model.hosts if h.image is not None and _image_name(h.image.value) == "haproxy"]
+        candidates = [h for h in ctx.model.hosts if h.image is not None and ImageRef.parse(h.image.value).name == "haproxy"]
         if len(candidates) == 1:
             host = candidates[0]
             return host, f"HAProxy is taken to be the compose service {host.name!r} (image {host.image.value})"
     return None
-
-
-def _image_name(image: str) -> str:
-    return image.split("@")[0].rsplit("/", 1)[-1].split(":")[0].lower()
 
 
 def _addresses(host: Host) -> list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, Setting[str]]]:

@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from mailproxy_lint.data import dms_dovecot
+from mailproxy_lint.data.versions import ImageRef
 from mailproxy_lint.model import (
     DovecotConfig,
     FileKind,
@@ -546,9 +547,7 @@ def _dms_version(model: Model, platform: Platform | None, span: Span | None) -> 
 def _image_tag(model: Model, host_name: str) -> str | None:
     for host in model.hosts:
         if host.name == host_name and host.image is not None:
-            image = host.image.value.split("@")[0]
-            last = image.rsplit("/", 1)[-1]
-            return last.split(":", 1)[1] if ":" in last else "latest"
+            return ImageRef.parse(host.image.value).tag or "latest"
     return None
 
 
