@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from mailproxy_lint.model import FileKind, SourceFile
+from mailproxy_lint.model import FileKind, SourceFile, Version
 from mailproxy_lint.parse import parse_file
 from mailproxy_lint.parse.haproxy import (
     HaproxyConfig,
@@ -303,3 +303,101 @@ def test_corpus_agrees_with_haproxy():
         assert parsed.tree is None, name
         line = int(re.search(r":(\d+)\]", verdict).group(1))
         assert parsed.problems[0].span.line == line, (name, verdict, parsed.problems)
+
+
+# --------------------------------------------------------------------------------------------
+# `.if` conditions (each case checked with haproxy 2.6 -c: accepted, or refused at that line)
+# --------------------------------------------------------------------------------------------
+
+
+def branch_of(text: str, keyword: str):
+    """The branch the first statement with `keyword` sits in."""
+    parsed = parse(text)
+    assert parsed.ok, parsed.problems
+    statements = [s for sec in parsed.tree.sections for s in (sec.header, *sec.statements)]
+    return next(s for s in statements if s.keyword == keyword).branch
+
+
+@pytest.mark.parametrize(("condition", "taken"), [
+    ("1", True), ("0", False), ("", False), ("!0", True), ("!!1", True), ("0x10", True), ("-1", True),
+    ("1 && 0", False), ("0 || 1", True), ("streq(a,a) && 0 || 1", True), ("( 1 )", True),
+    ("streq(a,a)", True), ("streq(a, a)", False), ("strneq(a,b)", True), ('streq("x y",x y)', True),
+    ("defined(HOME)", None), ("feature(OPENSSL)", None), ("enabled(POLL)", None),
+    ("defined(HOME) && 0", False), ("defined(HOME) || 1", True), ('streq("${MODE}",tls)', None),
+    ("version_atleast(2.4)", None),
+])
+def test_condition_values_without_the_environment(condition, taken):
+    text = f"global\n.if {condition}\n    maxconn 10\n.endif\n"
+    assert branch_of(text, "maxconn").taken() is taken
+
+
+def test_version_predicates_use_the_known_version():
+    branch = branch_of("global\n.if version_atleast(2.8)\n    maxconn 10\n.endif\n", "maxconn")
+    assert branch.taken(Version((2, 6, 12))) is False
+    assert branch.taken(Version((3, 0))) is True
+    before = branch_of("global\n.if version_before(2.8.5)\n    maxconn 10\n.endif\n", "maxconn")
+    assert before.taken(Version((2, 8))) is None  # a floating 2.8 tag: the patch is unknown
+    assert before.taken(Version((2, 8, 3))) is True
+
+
+def test_elif_and_else_depend_on_the_earlier_branches():
+    text = "global\n.if defined(A)\n    maxconn 1\n.elif 1\n    nbthread 2\n.else\n    daemon\n.endif\n"
+    assert branch_of(text, "nbthread").taken() is None  # taken unless A is defined
+    assert branch_of(text, "daemon").taken() is False  # an earlier branch is always true
+    nested = "global\n.if 0\n.if 1\n    maxconn 1\n.endif\n.endif\n"
+    assert branch_of(nested, "maxconn").taken() is False
+
+
+def test_undecided_names_the_innermost_unknown_branch():
+    text = "global\n.if defined(A)\n.if 1\n    maxconn 1\n.endif\n.endif\n"
+    branch = branch_of(text, "maxconn")
+    assert branch.undecided().directive.line == 2
+
+
+@pytest.mark.parametrize(("condition", "column", "message"), [
+    ("foo(1)", 5, "unexpected 'foo(1)' in the condition"),
+    ('streq("a")', 5, "unexpected ')' after 1 argument of 'streq'; expected 2"),
+    ("(1", 5, "unexpected end of '(1'; expected ')'"),
+    ("defined(HOME", 17, "unexpected end of the condition in the arguments of 'defined'"),
+    ("1 2", 7, "unexpected character '2' after the condition '1'"),
+    ("defined (HOME)", 13, "unexpected character '('"),
+    ("1 ||", 9, "unexpected end of line in the condition"),
+    ("streq(a,b,c)", 16, "unexpected argument 3 to 'streq'"),
+    ("!", 5, "unexpected '!' in the condition"),
+    ("08", 6, "unexpected character '8'"),
+])
+def test_malformed_conditions_are_refused_where_haproxy_points(condition, column, message):
+    problem = only_problem(f"global\n.if {condition}\n    maxconn 10\n.endif\n")
+    assert (problem.span.line, problem.span.column) == (2, column)
+    assert problem.message.startswith(message)
+
+
+@pytest.mark.parametrize("text", [
+    ".if 0\n.if foo(1)\n.endif\n.endif\n",  # not evaluated under a false branch
+    ".if 1\n.elif foo(1)\n.endif\n",  # not evaluated once an earlier branch was taken
+    ".if 0\n.foo\n.endif\n",
+    ".if 0\n.alert \"x\"\n.endif\n",
+    ".if defined(X)\n.alert \"x\"\n.endif\n",
+    ".if version_atleast(2.4)\n.else\n.alert \"too old\"\n.endif\n",
+    "defaults\n.if 0\n    timeout client abc\n.endif\n",
+    ".if 0\nbackend a\n.endif\nbackend a\n",
+    ".if defined(X)\nbackend a\n.else\nbackend a\n.endif\n",
+])
+def test_lines_haproxy_does_not_read_are_not_checked(text):
+    parsed = parse(text)
+    assert parsed.ok, parsed.problems
+
+
+@pytest.mark.parametrize(("text", "line", "column", "message"), [
+    (".if 0\n.elif foo(1)\n.endif\n", 2, 7, "unexpected 'foo(1)' in the condition"),
+    (".if 1\n.foo\n.endif\n", 2, 1, "unexpected directive '.foo'"),
+    (".if 1\n.alert \"x\"\n.endif\n", 2, 1, "unexpected '.alert' \"x\""),
+    (".if 1\n.notice x y\n.endif\n", 2, 11, "unexpected argument 'y' after '.notice'"),
+    (".if 1\n.else foo\n.endif\n", 2, 7, "unexpected argument 'foo' after '.else'"),
+    (".if 1\n.endif foo\n", 2, 8, "unexpected argument 'foo' after '.endif'"),
+    ("defaults\n.if 1\n    timeout client abc\n.endif\n", 3, 20, "unexpected 'a' in 'timeout client abc'"),
+])
+def test_directive_errors_in_lines_haproxy_reads(text, line, column, message):
+    problem = only_problem(text)
+    assert (problem.span.line, problem.span.column) == (line, column)
+    assert problem.message.startswith(message)

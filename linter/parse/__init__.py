@@ -24,8 +24,10 @@ _PARSERS: dict[FileKind, str] = {
     FileKind.TRAEFIK_STATIC: "yamlfile",
     FileKind.TRAEFIK_DYNAMIC: "yamlfile",
     FileKind.KUBERNETES: "yamlfile",
-    # FileKind.STALWART has no parser yet: such a file is listed as read, and nothing is modelled
+    FileKind.STALWART: "toml",
 }
+# Traefik reads its static and dynamic files in TOML as well as YAML (by the file's suffix)
+_TOML_KINDS = {FileKind.TRAEFIK_STATIC, FileKind.TRAEFIK_DYNAMIC}
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Parsed:
 
 def parse_file(source: SourceFile) -> Parsed:
     module_name = _PARSERS.get(source.kind)
+    if source.kind in _TOML_KINDS and source.path.lower().endswith(".toml"):
+        module_name = "toml"
     if module_name is None:
         return Parsed(source)
     return importlib.import_module(f"{__name__}.{module_name}").parse(source)

@@ -13,7 +13,10 @@ Two stages, as Dovecot's own reader (facts-formats §1.1-§1.3):
    (a `#` glued to text still starts a comment; Dovecot warns, we record it), a trailing backslash
    joins the next line with one space, and a blank or comment line throws away a pending
    continuation (edge case D3). Each logical line keeps a map back to file positions.
-2. `grammars/dovecot.lark` parses each logical line (LALR). Quoting, `$variables` and `<file`
+2. `grammars/dovecot.lark` parses each logical line (LALR); the common shapes (`key = value`,
+   `type [name] {`, `}`, `!include x`) are split by regular expressions over the same terminals first, which
+   is much cheaper than a Lark call per line (tests/test_parse_dovecot_fast.py holds the two
+   together). Quoting, `$variables` and `<file`
    values are classified in Python from the first/last characters of the value, as Dovecot
    does. `$var`/`%{}` are kept as text; `!include` targets are recorded, never read.
 
@@ -22,6 +25,7 @@ offending token's file position, and the file's tree is None (doveconf refuses s
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -251,19 +255,81 @@ def parse(source: SourceFile) -> Parsed:
 
 
 def _parse_line(logical: LogicalLine, path: str) -> tuple[Statement | None, ParseProblem | None]:
-    tree, problem = _lark.parse(GRAMMAR, logical.text + "\n", path, describe=_describe)
-    if problem is not None:
-        line, column = logical.position(problem.span.column - 1)
-        return None, ParseProblem(Span(path, line, column), problem.message, problem.expected)
-    node = tree.children[0]
-    tokens = list(node.children)
-    if node.data == "include":
+    shape = statement_fast(logical.text)
+    if shape is None:
+        shape, problem = statement_lark(logical.text, path)
+        if problem is not None:
+            line, column = logical.position(problem.span.column - 1)
+            return None, ParseProblem(Span(path, line, column), problem.message, problem.expected)
+    kind, tokens = shape
+    if kind == "include":
         return _include(tokens, logical, path), None
-    if node.data == "keyvalue":
+    if kind == "keyvalue":
         return _keyvalue(tokens, logical, path), None
-    if node.data == "section_end":
+    if kind == "section_end":
         return SectionEnd(_token_span(tokens[0], logical, path)), None
     return _section_begin(tokens, logical, path)
+
+
+def statement_lark(text: str, path: str) -> tuple[tuple[str, list] | None, ParseProblem | None]:
+    """(statement kind, its tokens) from the grammar, or the grammar's problem."""
+    tree, problem = _lark.parse(GRAMMAR, text + "\n", path, describe=_describe)
+    if problem is not None:
+        return None, problem
+    node = tree.children[0]
+    return (str(node.data), list(node.children)), None
+
+
+class _Token(str):
+    """A token of the fast path: the text, with the grammar terminal's name and offsets."""
+
+    type: str
+    start_pos: int
+    end_pos: int
+
+    @classmethod
+    def of(cls, match, group: int, terminal: str) -> "_Token":
+        token = cls(match.group(group))
+        token.type, token.start_pos, token.end_pos = terminal, match.start(group), match.end(group)
+        return token
+
+
+# The grammar's most common statements as regular expressions over the same terminals (KEY,
+# NAME, "=", VALUE, braces, blanks, the include keyword and argument). A key starting with a
+# letter, digit or `_` can be nothing but KEY, so a match splits the line exactly as the grammar
+# would; quoted keys and names, two-name headers and anything unusual go to Lark, which also
+# explains errors.
+_KEY = r"([A-Za-z0-9_][^ \t\n=]*)"
+_KEYVALUE = re.compile(_KEY + r"[ \t]*(=)[ \t]*([^ \t\n][^\n]*)?")
+_SECTION = re.compile(_KEY + r"[ \t]+(?:([^ \t\n\"{=][^ \t\n]*)[ \t]+)?(\{)")
+_INCLUDE = re.compile(r"(!include(?:_try)?)(?:[ \t]+([^ \t\n][^\n]*))?")
+
+
+def statement_fast(text: str) -> tuple[str, list] | None:
+    """(statement kind, its tokens) without Lark, or None when the line needs the grammar."""
+    if text == "}":
+        token = _Token("}")
+        token.type, token.start_pos, token.end_pos = "RBRACE", 0, 1
+        return "section_end", [token]
+    match = _INCLUDE.fullmatch(text)
+    if match is not None:
+        tokens = [_Token.of(match, 1, "INCLUDE_KW")]
+        if match.group(2) is not None:
+            tokens.append(_Token.of(match, 2, "INCLUDE_ARG"))
+        return "include", tokens
+    match = _KEYVALUE.fullmatch(text)
+    if match is not None:
+        tokens = [_Token.of(match, 1, "KEY"), _Token.of(match, 2, "EQUAL")]
+        if match.group(3) is not None:
+            tokens.append(_Token.of(match, 3, "VALUE"))
+        return "keyvalue", tokens
+    match = _SECTION.fullmatch(text)
+    if match is not None:
+        tokens = [_Token.of(match, 1, "KEY")]
+        if match.group(2) is not None:
+            tokens.append(_Token.of(match, 2, "NAME"))
+        return "section_begin", tokens + [_Token.of(match, 3, "LBRACE")]
+    return None
 
 
 def _token_span(token, logical: LogicalLine, path: str) -> Span:

@@ -221,20 +221,48 @@ def parse_main(source: SourceFile) -> Parsed:
 
 
 def _main_entry(logical: LogicalLine, path: str) -> tuple[MainEntry | None, ParseProblem | None]:
-    tree, problem = _lark.parse("postfix_main", logical.text, path, describe=_describe(_MAIN_WORDS))
+    offsets = main_offsets_fast(logical.text)
+    if offsets is None:
+        offsets, problem = main_offsets_lark(logical.text, path)
+        if problem is not None:
+            return None, _relocate(problem, logical, path, _main_hint)
+    (name_start, name_end), value = offsets
+    name_span = logical.span(path, name_start, name_end)
+    name = logical.text[name_start:name_end]
+    if value is None:
+        return MainEntry(name, "", name_span), None
+    value_span = logical.span(path, *value)
+    return MainEntry(name, logical.text[value[0]:value[1]], name_span, value_span), None
+
+
+# (name start, end), (value start, end) or None for an empty value: offsets in the logical line
+MainOffsets = tuple[tuple[int, int], tuple[int, int] | None]
+
+# The grammar `postfix_main` as one regular expression, for the lines that parse: the same
+# terminals (NAME, blanks, "=", VALUE), so a match means the grammar would split the line the
+# same way. Lines it does not match go to Lark, which also explains what is wrong.
+_MAIN_LINE = re.compile(r"([^\s=]+)[ \t\f\v\r]*=[ \t\f\v\r]*(\S.*)?")
+
+
+def main_offsets_fast(text: str) -> MainOffsets | None:
+    """`name = value` split without Lark, or None when the line needs the grammar."""
+    match = _MAIN_LINE.fullmatch(text)
+    if match is None:
+        return None
+    return match.span(1), (match.span(2) if match.group(2) is not None else None)
+
+
+def main_offsets_lark(text: str, path: str) -> tuple[MainOffsets | None, ParseProblem | None]:
+    tree, problem = _lark.parse("postfix_main", text, path, describe=_describe(_MAIN_WORDS))
     if problem is not None:
-        return None, _relocate(problem, logical, path, _main_hint)
+        return None, problem
     name = value = None
     for token in tree.children:
         if token.type == "NAME":
-            name = token
+            name = (token.start_pos, token.end_pos)
         elif token.type == "VALUE":
-            value = token
-    name_span = logical.span(path, name.start_pos, name.end_pos)
-    if value is None:
-        return MainEntry(str(name), "", name_span), None
-    value_span = logical.span(path, value.start_pos, value.end_pos)
-    return MainEntry(str(name), str(value), name_span, value_span), None
+            value = (token.start_pos, token.end_pos)
+    return (name, value), None
 
 
 def _main_hint(text: str, offset: int) -> str:
@@ -285,14 +313,53 @@ def parse_master(source: SourceFile) -> Parsed:
 
 
 def _words(logical: LogicalLine, path: str) -> tuple[list[Word], ParseProblem | None]:
-    tree, problem = _lark.parse("postfix_master", logical.text, path, describe=_describe(_MASTER_WORDS))
+    offsets = master_offsets_fast(logical.text)
+    if offsets is None:
+        offsets, problem = master_offsets_lark(logical.text, path)
+        if problem is not None:
+            return [], _relocate(problem, logical, path, lambda text, offset: "postconf: missing '}'")
+    return [Word(logical.text[start:end], logical.span(path, start, end)) for start, end in offsets], None
+
+
+# The terminals of the grammar `postfix_master` (start rule), tried at each position in turn
+# as Lark's lexer does: blanks, TEXT, GROUP. Their first characters differ, so at most one can
+# match anywhere, and committing to it (no backtracking) is what the lexer does too.
+_MASTER_TOKEN = re.compile(
+    r"(?P<ws>[ \t\f\v\r]+)|[^\s{]+"
+    r"|\{(?:[^{}]|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})*\}"
+)
+
+
+def master_offsets_fast(text: str) -> list[tuple[int, int]] | None:
+    """(start, end) of each word (adjacent TEXT/GROUP runs), or None when Lark must look.
+
+    None for a character no terminal takes (an unbalanced `{`, a whitespace character other
+    than the grammar's blanks): the grammar then reports the problem.
+    """
+    words: list[tuple[int, int]] = []
+    position, length = 0, len(text)
+    word_start = None
+    while position < length:
+        match = _MASTER_TOKEN.match(text, position)
+        if match is None:
+            return None
+        if match.group("ws") is not None:
+            if word_start is not None:
+                words.append((word_start, position))
+                word_start = None
+        elif word_start is None:
+            word_start = position
+        position = match.end()
+    if word_start is not None:
+        words.append((word_start, length))
+    return words or None
+
+
+def master_offsets_lark(text: str, path: str) -> tuple[list[tuple[int, int]] | None, ParseProblem | None]:
+    tree, problem = _lark.parse("postfix_master", text, path, describe=_describe(_MASTER_WORDS))
     if problem is not None:
-        return [], _relocate(problem, logical, path, lambda text, offset: "postconf: missing '}'")
-    words = []
-    for node in tree.children:
-        start, end = node.meta.start_pos, node.meta.end_pos
-        words.append(Word(logical.text[start:end], logical.span(path, start, end)))
-    return words, None
+        return None, problem
+    return [(node.meta.start_pos, node.meta.end_pos) for node in tree.children], None
 
 
 def _plain_words(logical: LogicalLine, path: str) -> list[Word]:
@@ -437,14 +504,12 @@ def parse_dms_master(source: SourceFile) -> Parsed:
 
 def _override_line(text: str, span: Span) -> tuple[OverrideLine, ParseProblem | None]:
     skipped = None if _DMS_APPLIED.match(text) else _skip_reason(text)
-    parsed, problem = _lark.parse(
-        "postfix_master", text, span.path, start="override", line_offset=span.line - 1,
-        column_offset=span.column - 1, describe=_describe(_OVERRIDE_WORDS),
-    )
-    if problem is not None:
-        problem = _override_problem(text, span, problem)
-        return OverrideLine(text, span, skipped=skipped, invalid=problem.message), problem
-    parts = {token.type: str(token) for token in parsed.children}
+    parts = override_parts_fast(text)
+    if parts is None:
+        parts, problem = override_parts_lark(text, span)
+        if problem is not None:
+            problem = _override_problem(text, span, problem)
+            return OverrideLine(text, span, skipped=skipped, invalid=problem.message), problem
     line = OverrideLine(
         text, span, parts["SERVICE"], parts["SERVICE_TYPE"], parts["PARAMETER"], parts.get("VALUE", ""), skipped,
     )
@@ -453,6 +518,32 @@ def _override_line(text: str, span: Span) -> tuple[OverrideLine, ParseProblem | 
         line = OverrideLine(text, span, line.service, line.type, line.parameter, line.value, skipped, invalid)
         return line, ParseProblem(span, invalid)
     return line, None
+
+
+# The grammar's `override` rule as one regular expression (same terminals, same order).
+_OVERRIDE_LINE = re.compile(r"([^\s/]+)/([^\s/]+)/([^\s/=]+)[ \t\f\v\r]*=[ \t\f\v\r]*(\S+)?")
+
+
+def override_parts_fast(text: str) -> dict[str, str] | None:
+    """terminal name -> text for a well-formed `service/type/parameter=value`, else None."""
+    match = _OVERRIDE_LINE.fullmatch(text)
+    if match is None:
+        return None
+    service, service_type, parameter, value = match.groups()
+    parts = {"SERVICE": service, "SERVICE_TYPE": service_type, "PARAMETER": parameter}
+    if value is not None:
+        parts["VALUE"] = value
+    return parts
+
+
+def override_parts_lark(text: str, span: Span) -> tuple[dict[str, str] | None, ParseProblem | None]:
+    parsed, problem = _lark.parse(
+        "postfix_master", text, span.path, start="override", line_offset=span.line - 1,
+        column_offset=span.column - 1, describe=_describe(_OVERRIDE_WORDS),
+    )
+    if problem is not None:
+        return None, problem
+    return {token.type: str(token) for token in parsed.children if token.type not in ("SLASH", "EQUAL")}, None
 
 
 def _skip_reason(text: str) -> str:

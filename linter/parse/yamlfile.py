@@ -1,18 +1,22 @@
 """YAML files (compose, Traefik static/dynamic, Kubernetes) -> a small positioned node tree.
 
-ruamel.yaml's *composer* does the work: it scans and parses the text into nodes that carry
-start and end marks, but constructs no Python objects, so no tag (`!!python/object`, `!reset`,
-...) is ever executed; tags are only recorded. Each ruamel node is wrapped once into a
-`YamlScalar`, `YamlMap` or `YamlSeq` with 1-based line/column spans, so builders can point at
-any key or value (`node.span(path)`). Aliases share the wrapped node of their anchor; `<<` merge
+A YAML *composer* does the work: it scans and parses the text into nodes that carry start and
+end marks, but constructs no Python objects, so no tag (`!!python/object`, `!reset`, ...) is
+ever executed; tags are only recorded. libyaml's (through PyYAML) is used where it reads a file
+exactly as ruamel.yaml's would, because it is much faster; ruamel.yaml reads everything else and
+every file with a syntax error, so its verdict and messages are the reference. Each node is
+wrapped once into a `YamlScalar`, `YamlMap` or `YamlSeq` with 1-based line/column spans, so
+builders can point at any key or value (`node.span(path)`). Aliases share the wrapped node of their anchor; `<<` merge
 keys are resolved by `YamlMap.get` (explicit keys win over merged ones).
 
 A file is a `YamlTree` of documents (`---` separated, as Kubernetes manifests are). A syntax
 error gives `tree=None` and one `ParseProblem` at the line/column the YAML parser blames, with
-its own problem text. ruamel.yaml is imported inside `parse` only (start-up time matters).
+its own problem text. Both libraries are imported inside `parse` only (start-up time matters).
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +24,7 @@ from typing import Iterator
 
 from mailproxy_lint.model import Comment, ParseProblem, SourceFile, Span
 from mailproxy_lint.parse import Parsed
+from mailproxy_lint.parse._comments import comments_outside, line_comments
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -34,7 +39,7 @@ _MERGE = "tag:yaml.org,2002:merge"
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YamlNode:
     """Common part of every node: where it is written (1-based, end column exclusive)."""
 
@@ -48,7 +53,7 @@ class YamlNode:
         return Span(path, self.line, self.column, self.end_line, self.end_column)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YamlScalar(YamlNode):
     text: str = ""  # the scalar's value as a string (quotes removed, escapes applied)
     style: str = ""  # "" plain, "'" or '"' quoted, "|" literal, ">" folded
@@ -97,7 +102,7 @@ class YamlScalar(YamlNode):
         return self.line, self.column
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YamlMap(YamlNode):
     pairs: list[tuple[YamlNode, YamlNode]] = field(default_factory=list)  # as written, merges kept
 
@@ -142,7 +147,7 @@ class YamlMap(YamlNode):
         return [text for text, _, _ in self.items()]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class YamlSeq(YamlNode):
     items: list[YamlNode] = field(default_factory=list)
 
@@ -177,6 +182,92 @@ def text_of(node: YamlNode | None) -> str | None:
 
 
 def parse(source: SourceFile) -> Parsed:
+    nodes = compose_libyaml(source.text)
+    if nodes is None:
+        return _parse_ruamel(source)
+    wrapper = _Wrapper(source.text)
+    try:
+        tree = YamlTree([YamlDocument(wrapper.wrap(node) if node is not None else None) for node in nodes])
+    except (_Undecided, RecursionError):  # very deep nesting: ruamel's reader reports it
+        return _parse_ruamel(source)
+    return Parsed(source, tree, [], _comments(source.text, wrapper.scalars))
+
+
+# Texts ruamel reads: explicit tags and directives (recorded differently), line breaks other
+# than LF/CRLF (YAML 1.1 has more), and what libyaml is laxer about than ruamel: tabs, a `#`
+# or a blank right after a block scalar's `|`/`>`, anchor and alias names other than plain
+# letters, digits, `-` and `_` (a `&`/`*` after a blank inside a plain scalar, as in `a && b`,
+# also lands here: harmless, only slower).
+_RUAMEL_ONLY = re.compile(
+    r"!|^%|\r(?!\n)|[\x85\u2028\u2029\t]|[|>][-+0-9]*#"
+    r"|(?:^|[\s\[\]{},])[&*](?![A-Za-z0-9_-]+(?:[\s,\[\]{}]|$))"
+    r"|^(?:--- *)?[|>]", re.M)  # a document that is one block scalar: ruamel's indentation rules differ
+
+
+def compose_libyaml(text: str) -> list | None:
+    """The documents' nodes from libyaml (PyYAML's C parser), or None to let ruamel decide.
+
+    libyaml is about ten times faster than ruamel's pure-Python scanner. It is used only where
+    the two agree by construction: plain scalars are typed with ruamel's own YAML 1.2 resolver
+    (PyYAML's is YAML 1.1: `25:25` would be a base-60 integer there), and a text with an
+    explicit tag (`!`) or a directive (`%YAML`, `%TAG`), which ruamel records differently, or
+    one that libyaml refuses goes to ruamel, whose messages and verdict stay the reference.
+    """
+    if not text.endswith("\n") or _RUAMEL_ONLY.search(text):
+        return None
+    loader_class = _libyaml_loader()
+    if loader_class is None:
+        return None
+    import yaml
+
+    try:
+        return list(yaml.compose_all(text, Loader=loader_class))
+    except Exception:  # a syntax error (or anything odd): ruamel reads it again and explains
+        return None
+
+
+@functools.cache
+def _libyaml_loader():
+    """A loader class: libyaml's parser and composer, with YAML 1.2 tags for plain scalars."""
+    try:
+        import yaml
+        from yaml.cyaml import CParser
+        from yaml.resolver import BaseResolver
+    except ImportError:
+        return None
+    if not getattr(yaml, "__with_libyaml__", False):
+        return None
+    resolve_plain = _plain_scalar_tag()
+
+    class Loader(CParser, BaseResolver):
+        def __init__(self, stream) -> None:
+            CParser.__init__(self, stream)
+            BaseResolver.__init__(self)
+
+        def resolve(self, kind, value, implicit):
+            if kind is yaml.ScalarNode and implicit[0]:
+                return resolve_plain(value)
+            return BaseResolver.resolve(self, kind, value, implicit)
+
+    return Loader
+
+
+def _plain_scalar_tag():
+    """value -> tag of a plain scalar, as ruamel's round-trip composer assigns it (YAML 1.2)."""
+    from ruamel.yaml.nodes import ScalarNode
+    from ruamel.yaml.resolver import VersionedResolver
+
+    resolver = VersionedResolver()
+
+    @functools.lru_cache(maxsize=4096)
+    def tag(value: str) -> str:
+        found = resolver.resolve(ScalarNode, value, (True, False))
+        return str(getattr(found, "value", found) or "")
+
+    return tag
+
+
+def _parse_ruamel(source: SourceFile) -> Parsed:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError
     from ruamel.yaml.reader import ReaderError
@@ -188,27 +279,33 @@ def parse(source: SourceFile) -> Parsed:
             nodes = list(yaml.compose_all(source.text))
     except MarkedYAMLError as exc:
         problem = _marked_problem(source, exc)
-        return Parsed(source, None, [problem], _line_comments(source.text))
+        return Parsed(source, None, [problem], line_comments(source.text))
     except ReaderError as exc:
         line, column = _position(source.text, getattr(exc, "position", 0) or 0)
         character = chr(exc.character) if isinstance(exc.character, int) else exc.character
         message = f"unexpected character {character!r}; expected printable text (YAML: {exc.reason})"
         return Parsed(source, None, [ParseProblem(Span(source.path, line, column), message)],
-                      _line_comments(source.text))
+                      line_comments(source.text))
     except Exception as exc:  # ruamel raises plain errors on a few pathological inputs
         message = f"unexpected input; expected a YAML document (YAML: {exc})"
-        return Parsed(source, None, [ParseProblem(Span(source.path, 1, 1), message)], _line_comments(source.text))
+        return Parsed(source, None, [ParseProblem(Span(source.path, 1, 1), message)], line_comments(source.text))
     wrapper = _Wrapper()
     tree = YamlTree([YamlDocument(wrapper.wrap(node) if node is not None else None) for node in nodes])
     return Parsed(source, tree, [], _comments(source.text, wrapper.scalars))
 
 
 class _Wrapper:
-    """Turns ruamel nodes into ours once each (aliases and recursive anchors share a node)."""
+    """Turns composed nodes into ours once each (aliases and recursive anchors share a node).
 
-    def __init__(self) -> None:
+    With `text` (libyaml's nodes), an empty plain scalar (`key:` with nothing after it) is
+    placed where ruamel places it, at the next token, instead of right after the `:`.
+    """
+
+    def __init__(self, text: str | None = None) -> None:
         self.done: dict[int, YamlNode] = {}
         self.scalars: list[YamlScalar] = []
+        self.text = text
+        self.line_starts: list[int] | None = None
 
     def wrap(self, node) -> YamlNode:
         known = self.done.get(id(node))
@@ -216,8 +313,12 @@ class _Wrapper:
             return known
         start, end = node.start_mark, node.end_mark
         position = (start.line + 1, start.column + 1, end.line + 1, end.column + 1)
-        tag = str(getattr(node.tag, "value", node.tag) or "")
         kind = type(node).__name__
+        if self.text is not None and kind == "ScalarNode" and not node.style and node.value == "":
+            moved = self._after_line_end(start.line, start.column)
+            if moved is not None:
+                position = (moved[0] + 1, moved[1] + 1, moved[0] + 1, moved[1] + 1)
+        tag = str(getattr(node.tag, "value", node.tag) or "")
         if kind == "ScalarNode":
             text = str(node.value)
             if node.style == ">":
@@ -234,6 +335,36 @@ class _Wrapper:
             wrapped.pairs = [(self.wrap(k), self.wrap(v)) for k, v in node.value]
         self.done[id(node)] = wrapped
         return wrapped
+
+    def _after_line_end(self, line: int, column: int) -> tuple[int, int] | None:
+        """Where ruamel puts an empty value that libyaml puts at 0-based (line, column).
+
+        Both put it right after its indicator, except that ruamel moves a mapping value whose
+        `:` ends the line (trailing blanks allowed) to the next token, past blank and comment
+        lines. None: the position stays.
+        """
+        text = self.text
+        if self.line_starts is None:
+            self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        index = self.line_starts[line] + column
+        if index == 0 or text[index - 1] not in ":-":
+            raise _Undecided  # a flow collection's or a complex key's empty value: ask ruamel
+        if _COMMENT_REST.match(text, index):
+            raise _Undecided  # ruamel's place for it then depends on what follows
+        if text[index - 1] == "-" or _LINE_REST.match(text, index) is None:
+            return None
+        index = _BLANKS_AND_COMMENT_LINES.match(text, index).end()
+        line = bisect.bisect_right(self.line_starts, index) - 1
+        return line, index - self.line_starts[line]
+
+
+class _Undecided(Exception):
+    """libyaml's nodes cannot be placed exactly as ruamel's would be: let ruamel read the file."""
+
+
+_COMMENT_REST = re.compile(r"[ \t]*#")
+_LINE_REST = re.compile(r"[ \t]*\r?\n")
+_BLANKS_AND_COMMENT_LINES = re.compile(r"(?:[ \t\r\n]|#[^\n]*)*")
 
 
 def _marked_problem(source: SourceFile, exc) -> ParseProblem:
@@ -298,27 +429,5 @@ def _position(text: str, index: int) -> tuple[int, int]:
 
 def _comments(text: str, scalars: list[YamlScalar]) -> list[Comment]:
     """Every `#` comment: a `#` at line start or after a blank that no scalar covers."""
-    covered: dict[int, list[tuple[int, int]]] = {}
-    for scalar in scalars:
-        for line in range(scalar.line, scalar.end_line + 1):
-            start = scalar.column if line == scalar.line else 1
-            end = scalar.end_column if line == scalar.end_line else 1 << 30
-            covered.setdefault(line, []).append((start, end))
-    comments = []
-    for number, line_text in enumerate(text.split("\n"), start=1):
-        for match in re.finditer(r"(?:^|(?<=[ \t]))#", line_text):
-            column = match.start() + 1
-            if not any(start <= column < end for start, end in covered.get(number, ())):
-                comments.append(Comment(number, column, line_text[match.start():]))
-                break
-    return comments
-
-
-def _line_comments(text: str) -> list[Comment]:
-    """Whole-line comments only: what can be found safely in a file that does not parse."""
-    comments = []
-    for number, line_text in enumerate(text.split("\n"), start=1):
-        stripped = line_text.lstrip()
-        if stripped.startswith("#"):
-            comments.append(Comment(number, len(line_text) - len(stripped) + 1, stripped))
-    return comments
+    extents = ((scalar.line, scalar.column, scalar.end_line, scalar.end_column) for scalar in scalars)
+    return comments_outside(text, extents, r"(?:^|(?<=[ \t]))#")
