@@ -10,6 +10,9 @@ were paired. Hosts are compatible when:
   to, and the listener runs there or on an unknown host;
 * the server names a host nobody describes, and the listener's host is unknown too: a plain
   directory of configs is taken to be one mail server behind one proxy.
+
+The configuration file's `hosts` table adds names: a server dialling one of a host's aliases
+dials that host (the user's word wins over what compose says).
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from collections import defaultdict
 from typing import Generic, TypeVar
 
 from mailproxy_lint.build import Model
-from mailproxy_lint.model import Host, Link, Listener, PathIndex, Resolution, Route, Span, UpstreamServer
+from mailproxy_lint.model import Host, Link, Listener, PathIndex, Resolution, Route, Setting, Span, UpstreamServer
 
 T = TypeVar("T")
 
@@ -30,7 +33,8 @@ def link(model: Model) -> PathIndex:
     upstreams = Nearest.group(model.upstreams, lambda u: (u.product, u.name))
     listeners_by_port = Nearest.group([lst for lst in model.listeners if lst.port is not None], lambda lst: lst.port)
     hosts = [h for h in model.hosts if h.span is not None]
-    targets = {id(s): _target(s, hosts) for u in model.upstreams for s in u.servers}
+    aliases = _aliases(model)
+    targets = {id(s): _target(s, hosts, aliases) for u in model.upstreams for s in u.servers}
     server_hosts = {key: target[0] for key, target in targets.items() if target[0] is not None}
 
     resolutions = [_resolve(route, entrypoints, upstreams) for route in model.routes]
@@ -103,10 +107,20 @@ class Nearest(Generic[T]):
         return []
 
 
-def _target(server: UpstreamServer, hosts: list[Host]) -> tuple[str | None, str, bool]:
+def _aliases(model: Model) -> dict[str, tuple[str, Setting[str]]]:
+    """Addresses the configuration file's `hosts` table gives to hosts: address -> (host, where)."""
+    table = model.config.hosts if model.config is not None else {}
+    return {alias.value.lower(): (host, alias) for host, names in table.items() for alias in names}
+
+
+def _target(server: UpstreamServer, hosts: list[Host],
+            aliases: dict[str, tuple[str, Setting[str]]] | None = None) -> tuple[str | None, str, bool]:
     """(Host name the server dials or None, how that was learnt, whether the scan describes it)."""
     if server.target_host is not None:
         return server.target_host, f"on container {server.target_host!r}", True
+    if server.host is not None and aliases and server.host.lower() in aliases:
+        name, alias = aliases[server.host.lower()]
+        return name, f"on {server.host}, which is {name!r} (host alias, {alias.span})", True
     if server.host is not None and server.host.lower() not in LOCALHOST:
         host = next(iter(Nearest([h for h in hosts if h.answers_to(server.host)]).nearest(server.span)), None)
         if host is None:

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from mailproxy_lint.model import FileKind, ParseProblem, SourceFile, Span
 
@@ -64,7 +65,8 @@ def classify(path: Path, head: str | None = None) -> tuple[FileKind, bool] | Non
         if head is not None and _looks_dovecot(head):
             return FileKind.DOVECOT, False
     if parent == "dovecot" and (name.endswith(".conf") or name.endswith(".conf.ext")) and name != "dovecot-sql.conf.ext":
-        if head is None or _looks_dovecot(head):
+        # `dovecot-*.conf` beside dovecot.conf is often a dict/SQL/LDAP file: let the content decide
+        if (head is None and not name.startswith("dovecot-")) or (head is not None and _looks_dovecot(head)):
             return FileKind.DOVECOT, False
     if name.endswith(".cfg") and (name.startswith("haproxy") or parent == "haproxy" or head and _looks_haproxy(head)):
         return FileKind.HAPROXY, False
@@ -78,11 +80,17 @@ def classify(path: Path, head: str | None = None) -> tuple[FileKind, bool] | Non
             return _classify_yaml(head)
     if name == "traefik.toml":
         return FileKind.TRAEFIK_STATIC, False
+    if name.endswith(".toml") and head is not None:
+        return _classify_toml(head)
     return None
 
 
 _HAPROXY_SECTION = re.compile(r"^\s*(frontend|backend|listen|defaults|global)\b", re.M)
-_DOVECOT_HINT = re.compile(r"^\s*(service\s+[\w-]+\s*\{|protocols\s*=|!include|inet_listener|haproxy_trusted_networks|mail_location)", re.M)
+_DOVECOT_HINT = re.compile(r"^\s*(service\s+[\w-]+\s*\{|namespace\s+[\w-]*\s*\{|protocols\s*=|!include|inet_listener"
+                           r"|haproxy_trusted_networks|mail_location)", re.M)
+# Dovecot's dict-sql, SQL and LDAP files share the syntax family but not the settings; their
+# keys stand at top level (in dovecot.conf 2.4, `iterate_query` etc. sit inside a passdb/userdb).
+_DOVECOT_AUXILIARY = re.compile(r"^(connect\s*=|map\s*\{|(password|user|iterate)_query\s*=|dnpass\s*=)", re.M)
 
 
 def _looks_haproxy(head: str) -> bool:
@@ -90,7 +98,7 @@ def _looks_haproxy(head: str) -> bool:
 
 
 def _looks_dovecot(head: str) -> bool:
-    return bool(_DOVECOT_HINT.search(head))
+    return bool(_DOVECOT_HINT.search(head)) and not _DOVECOT_AUXILIARY.search(head)
 
 
 def _classify_yaml(head: str) -> tuple[FileKind, bool] | None:
@@ -104,6 +112,22 @@ def _classify_yaml(head: str) -> tuple[FileKind, bool] | None:
         return FileKind.TRAEFIK_STATIC, False
     if _looks_helm_traefik_values(head):
         return FileKind.TRAEFIK_STATIC, False
+    return None
+
+
+# TOML by content: Stalwart's listeners, Traefik's static sections, Traefik's dynamic sections
+_STALWART_TOML = re.compile(r'^[ \t]*(\[[ \t]*server[ \t]*\.[ \t]*listener\b|server\.listener\.|\[[ \t]*server\.proxy\]|server\.proxy\.trusted-networks)', re.M)
+_TRAEFIK_STATIC_TOML = re.compile(r"^[ \t]*\[[ \t]*(entryPoints|providers)\b", re.M | re.I)
+_TRAEFIK_DYNAMIC_TOML = re.compile(r"^[ \t]*\[\[?[ \t]*(tcp|http|udp|tls)[ \t]*[.\]]", re.M)
+
+
+def _classify_toml(head: str) -> tuple[FileKind, bool] | None:
+    if _STALWART_TOML.search(head):
+        return FileKind.STALWART, False
+    if _TRAEFIK_STATIC_TOML.search(head):
+        return FileKind.TRAEFIK_STATIC, False
+    if _TRAEFIK_DYNAMIC_TOML.search(head):
+        return FileKind.TRAEFIK_DYNAMIC, False
     return None
 
 
@@ -158,10 +182,13 @@ def head(path: Path) -> str | None:
         return None
 
 
-def load(paths: list[Path], forced_kind: FileKind | None = None, cwd: Path | None = None) -> Loaded:
+def load(paths: list[Path], forced_kind: FileKind | None = None, cwd: Path | None = None,
+         exclude: Callable[[Path], bool] | None = None) -> Loaded:
     """Read every file of a known kind under `paths`.
 
     A file named directly is read even with an unknown name when `forced_kind` is given.
+    `exclude` (the configuration's `exclude` globs) skips files found by walking a folder;
+    a file named directly is always read.
     """
     loaded = Loaded()
     seen: set[str] = set()
@@ -172,7 +199,7 @@ def load(paths: list[Path], forced_kind: FileKind | None = None, cwd: Path | Non
             candidates = [(p, False) for p in _walk(root)]
         for path, named in candidates:
             real = os.path.realpath(path)
-            if real in seen:
+            if real in seen or (exclude is not None and not named and exclude(path)):
                 continue
             seen.add(real)
             shown = display_path(path, cwd)

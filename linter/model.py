@@ -236,6 +236,130 @@ class Version:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedPort:
+    """Container ports reachable from outside the container's own networks.
+
+    Compose `ports:` (short `[ip:][host:]container[/proto]`, ranges, or the long form) and
+    `network_mode: host` (every port, `container` is None). `expose:` publishes nothing.
+    `host_ip` None means every interface of the machine (Docker's default, 0.0.0.0 and [::]).
+    """
+
+    container: tuple[int, int] | None  # first..last container port; None = every port (host network)
+    host: tuple[int, int] | None  # first..last port on the machine; None = Docker picks one
+    host_ip: str | None  # the address it is bound to (brackets removed); None = every interface
+    protocol: str  # "tcp" / "udp"
+    span: Span
+    origin: str = "compose ports"
+
+    def covers(self, port: int) -> bool:
+        return self.container is None or self.container[0] <= port <= self.container[1]
+
+    def host_port_for(self, port: int) -> int | None:
+        """The machine's port that reaches container port `port`, when it is fixed."""
+        if not self.covers(port):
+            return None
+        if self.container is None:
+            return port
+        if self.host is None:
+            return None
+        if self.host[1] - self.host[0] == self.container[1] - self.container[0]:
+            return self.host[0] + port - self.container[0]
+        return self.host[0] if self.host[0] == self.host[1] else None
+
+    @property
+    def loopback_only(self) -> bool:
+        """Bound to 127.0.0.0/8 or ::1: only the machine itself reaches it."""
+        if self.host_ip is None:
+            return False
+        try:
+            return ipaddress.ip_address(self.host_ip).is_loopback
+        except ValueError:
+            return self.host_ip.lower() == "localhost"
+
+    @property
+    def all_interfaces(self) -> bool:
+        return self.host_ip is None or self.host_ip in ("0.0.0.0", "::")
+
+
+@dataclass(frozen=True, slots=True)
+class Subnet:
+    """One `ipam.config` entry of a compose network."""
+
+    network: IPNetwork
+    span: Span
+    gateway: Setting[str] | None = None  # `gateway:` when written
+
+    @property
+    def gateway_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The written gateway, else Docker's default: the subnet's first host address."""
+        if self.gateway is not None:
+            try:
+                return ipaddress.ip_address(self.gateway.value.strip())
+            except ValueError:
+                pass
+        return self.network.network_address + 1
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAttachment:
+    """A compose network a service joins, with what the compose files say about that network.
+
+    `name` is the network as Docker names it (`name:` or `<project>_<key>`), so two services are
+    on the same network exactly when their attachments have the same `name`.
+    """
+
+    key: str  # the key as written under `networks:` (`default` for the implicit one)
+    name: str
+    span: Span | None  # where the service joins it; None for the implicit default network
+    subnets: tuple[Subnet, ...] = ()  # ipam.config of the network definition; () = Docker picks
+    addresses: tuple[Setting[str], ...] = ()  # this service's ipv4_address / ipv6_address there
+    external: bool = False
+    definition: Span | None = None  # the network's entry under top-level `networks:`
+    ipv6: bool = False  # `enable_ipv6: true`: containers get IPv6 addresses and see IPv6 clients
+
+    def contains(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(s.network.version == address.version and address in s.network for s in self.subnets)
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    """One port of a Kubernetes Service."""
+
+    name: str | None
+    port: int | None
+    target: int | str | None  # targetPort: a number, a container port name, or None (= port)
+    node_port: int | None
+    protocol: str
+    span: Span
+
+    @property
+    def target_port(self) -> int | None:
+        if isinstance(self.target, int):
+            return self.target
+        return self.port if self.target is None else None
+
+
+@dataclass(frozen=True, slots=True)
+class KubeService:
+    """A Kubernetes `Service` manifest: its type decides who can reach its ports.
+
+    ClusterIP: the cluster only. NodePort: `nodePort` on every node. LoadBalancer: `port` on
+    the load balancer's address, and a nodePort as well.
+    """
+
+    name: str
+    namespace: str | None
+    type: Setting[str]  # ClusterIP (default), NodePort, LoadBalancer, ExternalName
+    ports: tuple[ServicePort, ...]
+    span: Span  # the manifest's `kind: Service` line
+    selector: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def exposed_outside(self) -> bool:
+        return self.type.value in ("NodePort", "LoadBalancer")
+
+
+@dataclass(frozen=True, slots=True)
 class Host:
     """A machine or container the configs run on, with every name it answers to.
 
@@ -249,6 +373,24 @@ class Host:
     addresses: tuple[Setting[str], ...] = ()  # static IPs (compose ipv4_address/ipv6_address)
     image: Setting[str] | None = None
     span: Span | None = None
+    # Ports reachable from outside the container's networks (compose `ports:`, host networking)
+    published: tuple[PublishedPort, ...] = ()
+    # Compose networks the service joins (empty with `network_mode`: host, none, service:...)
+    networks: tuple[NetworkAttachment, ...] = ()
+    # `network_mode:` when written (host, none, bridge, service:x, container:x)
+    network_mode: Setting[str] | None = None
+    # The container environment: `env_file:` entries read in order, then `environment:` (which wins)
+    environment: dict[str, Setting[str]] = field(default_factory=dict, compare=False, hash=False)
+    # False when part of the environment is not in the scanned files (an unread env_file, `${VAR}`)
+    environment_complete: bool = field(default=True, compare=False)
+    # Names other containers can resolve to this one (Docker's DNS: service name, container_name,
+    # network aliases; not `hostname:`, which only the container itself knows)
+    dns_names: frozenset[str] = frozenset()
+
+    def shares_network(self, other: Host) -> tuple[NetworkAttachment, NetworkAttachment] | None:
+        """(this host's, the other's) attachment to a network both join, when there is one."""
+        theirs = {n.name: n for n in other.networks}
+        return next(((n, theirs[n.name]) for n in self.networks if n.name in theirs), None)
 
     def answers_to(self, host: str) -> bool:
         h = host.lower()
@@ -269,6 +411,12 @@ class Entrypoint:
     tls: Setting[bool] = Setting(False)  # the proxy terminates TLS for every route here (bind ssl)
     accepts_proxy: Setting[ProxyHeader] = Setting(ProxyHeader.NONE)  # accept-proxy / proxyProtocol
     host: str | None = None  # the Host this proxy runs on, when known
+    # Traefik `transport.respondingTimeouts.readTimeout` in seconds, when written (0 = no limit);
+    # None when not written: the default depends on the version (data/versions.py)
+    read_timeout: Setting[float] | None = None
+    # The port clients reach this entrypoint on when it differs from where it listens: the Helm
+    # chart's Service port (`exposedPort`, which defaults to `port`); None when not modelled
+    exposed_port: Setting[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +449,23 @@ class Route:
     # References only a builder can check that point nowhere (an IngressRouteTCP port name the
     # named Kubernetes Service does not have): value = what is missing, span = where it is named.
     unresolved: tuple[Setting[str], ...] = ()
+    # Kubernetes CRD API group the route was read from (`traefik.io`, `traefik.containo.us`)
+    api_group: Setting[str] | None = None
+    # Rule forms only Traefik v2 reads (a matcher with several arguments), each at its matcher;
+    # v3 disables such a router unless it sets `ruleSyntax: v2`
+    v2_rule_forms: tuple[Setting[str], ...] = ()
+    # HAProxy: the frontend/listen header, and its client-side timeouts as set (kind -> seconds,
+    # 0 = none; a kind never set is absent), each with the line that set it or its `defaults`
+    section_span: Span | None = None
+    timeouts: dict[str, Setting[float]] = field(default_factory=dict, compare=False, hash=False)
+    # `option independent-streams` in effect; value = the side it is set on ("frontend"/"backend")
+    independent_streams: Setting[str] | None = None
+    # The sample fetch that makes the proxy wait for the client's first bytes before it connects
+    # to the server (HAProxy `tcp-request inspect-delay` + a content rule reading the request)
+    waits_for_client: Setting[str] | None = None
+    # The `.if` condition the route depends on when the linter cannot decide it (value = the
+    # directive, span = its line); None when the route exists unconditionally
+    condition: Setting[str] | None = None
 
     def describe(self) -> str:
         kind = "frontend route" if self.product is Product.HAPROXY else f"{self.layer.value.upper()} router"
@@ -325,6 +490,24 @@ class UpstreamServer:
     # True when what the server sends could not be decided from the scanned files (a
     # serversTransport defined elsewhere): PROXY rules stay silent about it.
     proxy_unknown: bool = False
+    # Traefik `loadBalancer.proxyProtocol` as written on the service (deprecated from v3.5.2 in
+    # favour of the serversTransport's), whether or not a transport overrides it
+    lb_proxy_protocol: Setting[ProxyHeader] | None = None
+    # Health checks (HAProxy `check`): whether they run, the `port`/`addr` they are sent to
+    # instead of the server's, whether they carry the PROXY header and whether they speak TLS
+    # (`check-ssl`, or `ssl` inherited when no port/addr override)
+    check: Setting[bool] = Setting(False)
+    check_port: Setting[int] | None = None
+    check_addr: Setting[str] | None = None
+    check_send_proxy: Setting[bool] = Setting(False)
+    check_tls: Setting[bool] = Setting(False)
+    # The PROXY v2 header carries the client's TLS facts (send-proxy-v2-ssl[-cn], proxy-v2-options ssl)
+    proxy_tls_facts: Setting[bool] = Setting(False)
+    # PROXY options this server got from `default-server` lines, and the `no-send-proxy*` options
+    # written on its own line (HP03, VC07)
+    proxy_defaults: tuple[Setting[str], ...] = ()
+    proxy_cancels: tuple[Setting[str], ...] = ()
+    condition: Setting[str] | None = None  # undecidable `.if` around the server line (see Route)
 
     def describe(self) -> str:
         if self.product is Product.HAPROXY:
@@ -338,6 +521,13 @@ class Upstream:
     name: str
     servers: tuple[UpstreamServer, ...]
     span: Span
+    # HAProxy backend health check: the `option` choosing the check (ssl-hello-chk, smtpchk,
+    # tcp-check, ...), and the `tcp-check` rules in order (value = the words after `tcp-check`)
+    health_check: Setting[str] | None = None
+    tcp_checks: tuple[Setting[tuple[str, ...]], ...] = ()
+    # server-side timeouts as set (connect, server, tunnel; see Route.timeouts)
+    timeouts: dict[str, Setting[float]] = field(default_factory=dict, compare=False, hash=False)
+    condition: Setting[str] | None = None  # undecidable `.if` around the backend (see Route)
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,6 +628,30 @@ class DovecotConfig:
     root_span: Span | None = None  # the entry file, for findings about a missing setting
     # `!include` lines that failed: span of the line, reason (missing target, loop, outside root)
     include_problems: tuple[tuple[Span, str], ...] = ()
+    # `!include`/`!include_try` lines whose files lie outside the scanned directory: settings may
+    # come from there, so "not set" cannot be claimed
+    unread_includes: tuple[Span, ...] = ()
+    # every section header as written: value = its path (`service imap-login/inet_listener imap`,
+    # as in `settings` keys), span = the header line
+    sections: tuple[Setting[str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenName:
+    """A keyword or label key exactly as a file writes it, for rules that check names (MPL002).
+
+    HAProxy: `section` is the section kind (`global`, `frontend`, ...), `context` the section
+    name; `option` names are recorded as `option <name>`. Traefik labels: `section` is "label",
+    `context` the compose service. Postfix and Dovecot names are read from `PostfixConfig` and
+    `DovecotConfig`, which keep them with their spans already.
+    """
+
+    product: Product
+    name: str
+    span: Span
+    section: str = ""
+    context: str = ""
+    host: str | None = None  # the Host the file configures, when known
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,6 +738,10 @@ class Deployment:
     # Versions learnt from image tags or user config, per host (None = not tied to a host).
     versions: dict[tuple[str | None, Product], Setting[Version]] = field(default_factory=dict)
     paths: PathIndex = field(default_factory=PathIndex, compare=False, repr=False)
+    # HAProxy keywords and Traefik label keys as written (build/names.py)
+    names: tuple[WrittenName, ...] = ()
+    # Kubernetes Service manifests (their type decides whether their ports leave the cluster)
+    kube_services: tuple[KubeService, ...] = ()
 
     def upstream(self, name: str) -> Upstream | None:
         return next((u for u in self.upstreams if u.name == name), None)

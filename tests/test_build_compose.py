@@ -484,10 +484,7 @@ def test_http_routers_are_routes_without_upstream():
 
 
 @pytest.mark.parametrize(("label", "message"), [
-    ("traefik.tcp.services.s.loadbalancer.servers.port=25", "unexpected field 'servers'"),
-    ("traefik.tcp.routers.r.entrypoint=smtp", "unexpected field 'entrypoint'"),
     ("Traefik.tcp.routers.r.rule=HostSNI(`*`)", "unexpected label root 'Traefik'"),
-    ("traefik.enabled=true", "unexpected field 'enabled'"),
     ("traefik.enable=yes", "unexpected value 'yes'"),
 ])
 def test_decode_errors_drop_the_container(label, message):
@@ -497,6 +494,18 @@ def test_decode_errors_drop_the_container(label, message):
     (problem,) = model.problems
     assert problem.message.startswith(message)
     assert problem.span.path == "mail/compose.yaml" and problem.span.line == 6
+
+
+@pytest.mark.parametrize("label", [
+    "traefik.tcp.services.s.loadbalancer.servers.port=25",
+    "traefik.tcp.routers.r.entrypoint=smtp",
+    "traefik.enabled=true",
+])
+def test_unknown_label_keys_drop_the_container_and_are_left_to_mpl002(label):
+    labels = f"      - traefik.tcp.routers.ok.rule=HostSNI(`*`)\n      - {label}\n"
+    model = labels_model(labels)
+    assert model.routes == [] and model.upstreams == []
+    assert model.problems == []  # not a syntax error: MPL002 reports the key with a suggestion
 
 
 def test_rule_syntax_error_is_a_problem_at_the_label_value():
@@ -674,3 +683,255 @@ def test_corpus_split_stacks():
     (platform,) = model.platforms
     assert platform.config_dir == "mailserver/config"  # files mounted one by one
     assert model.versions[("mailserver", Product.DOVECOT)].value == Version((2, 4))
+
+
+# --------------------------------------------------------------------------------------------
+# Published ports, networks and the container environment (read by the exposure rules)
+# --------------------------------------------------------------------------------------------
+
+PORTS = """\
+services:
+  mailserver:
+    image: ghcr.io/docker-mailserver/docker-mailserver:15.0.0
+    ports:
+      - "25:25"
+      - 3000
+      - "127.0.0.1:12525:12525"
+      - "9090-9091:8080-8081"
+      - "127.0.0.1::5000"
+      - "[::1]:10587:10587/tcp"
+      - "6060:6060/udp"
+      - "${SMTP_PORT}:25"
+      - target: 10465
+        published: "10465"
+        host_ip: 192.0.2.10
+        protocol: tcp
+    expose:
+      - "10993"
+  traefik:
+    image: traefik:v3.1
+    network_mode: host
+"""
+
+
+def test_short_and_long_port_syntax():
+    model = model_of(("compose.yaml", PORTS))
+    host = one(model.hosts, name="mailserver")
+    shown = [(p.container, p.host, p.host_ip, p.protocol, p.span.line) for p in host.published]
+    assert shown == [
+        ((25, 25), (25, 25), None, "tcp", 5),
+        ((3000, 3000), None, None, "tcp", 6),
+        ((12525, 12525), (12525, 12525), "127.0.0.1", "tcp", 7),
+        ((8080, 8081), (9090, 9091), None, "tcp", 8),
+        ((5000, 5000), None, "127.0.0.1", "tcp", 9),
+        ((10587, 10587), (10587, 10587), "::1", "tcp", 10),
+        ((6060, 6060), (6060, 6060), None, "udp", 11),
+        ((10465, 10465), (10465, 10465), "192.0.2.10", "tcp", 13),  # the interpolated entry is unknown
+    ]
+    ranged = host.published[3]
+    assert ranged.covers(8081) and not ranged.covers(9090) and ranged.host_port_for(8081) == 9091
+    assert host.published[0].all_interfaces and not host.published[0].loopback_only
+    assert host.published[2].loopback_only and host.published[5].loopback_only
+    assert not any(p.covers(10993) for p in host.published)  # expose: publishes nothing
+    assert where(host.published[7].span) == at("compose.yaml", 13, 9)
+
+
+def test_host_network_publishes_every_port():
+    model = model_of(("compose.yaml", PORTS))
+    traefik = one(model.hosts, name="traefik")
+    (everything,) = traefik.published
+    assert everything.container is None and everything.covers(25) and everything.covers(65000)
+    assert everything.host_port_for(993) == 993 and everything.all_interfaces
+    assert traefik.network_mode.value == "host" and traefik.networks == ()
+    assert where(everything.span) == at("compose.yaml", 21, 19)
+
+
+NETWORKS = """\
+name: mail
+services:
+  proxy:
+    image: traefik:v3.1
+    networks:
+      frontend:
+        ipv4_address: 172.16.42.2
+      default:
+  mailserver:
+    image: ghcr.io/docker-mailserver/docker-mailserver:15.0.0
+    networks:
+      - frontend
+  webmail:
+    image: roundcube/roundcubemail
+networks:
+  frontend:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: 172.16.42.0/24
+          gateway: 172.16.42.254
+        - subnet: "fd00:42::/64"
+  shared:
+    external: true
+"""
+
+
+def test_networks_with_ipam_and_membership():
+    model = model_of(("stack/compose.yaml", NETWORKS))
+    proxy, mail, webmail = (one(model.hosts, name=n) for n in ("proxy", "mailserver", "webmail"))
+    assert [(n.key, n.name) for n in proxy.networks] == [("frontend", "mail_frontend"), ("default", "mail_default")]
+    frontend = proxy.networks[0]
+    assert [str(s.network) for s in frontend.subnets] == ["172.16.42.0/24", "fd00:42::/64"]
+    assert str(frontend.subnets[0].gateway_address) == "172.16.42.254"
+    assert where(frontend.subnets[0].gateway.span) == at("stack/compose.yaml", 21, 20)
+    assert str(frontend.subnets[1].gateway_address) == "fd00:42::1"  # Docker's default: the first address
+    assert frontend.ipv6 and [a.value for a in frontend.addresses] == ["172.16.42.2"]
+    assert where(frontend.span) == at("stack/compose.yaml", 6, 7)
+    assert where(frontend.definition) == at("stack/compose.yaml", 16, 3)
+    # a list entry joins the same Docker network; the implicit default network has no span
+    assert mail.shares_network(proxy)[0].name == "mail_frontend"
+    assert [(n.key, n.name, n.span) for n in webmail.networks] == [("default", "mail_default", None)]
+    assert webmail.shares_network(proxy)[1].key == "default" and webmail.shares_network(mail) is None
+
+
+def test_named_and_external_networks_keep_their_docker_name():
+    text = """\
+services:
+  dms:
+    image: mailserver/docker-mailserver:14
+    networks: [proxy, outside]
+networks:
+  proxy:
+    name: proxy
+  outside:
+    external: true
+"""
+    model = model_of(("compose.yaml", text))
+    assert [n.name for n in one(model.hosts, name="dms").networks] == ["proxy", "outside"]
+    assert one(model.hosts, name="dms").networks[1].external
+
+
+def compose_on_disk(tmp_path: Path, compose: str, files: dict[str, str]) -> Model:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    model = Model(str(tmp_path))
+    source = SourceFile("compose.yaml", FileKind.COMPOSE, compose, abspath=str(tmp_path / "compose.yaml"))
+    build([parse_file(source)], model)
+    return model
+
+
+ENV_COMPOSE = """\
+services:
+  mailserver:
+    image: ghcr.io/docker-mailserver/docker-mailserver:15.0.0
+    env_file:
+      - mailserver.env
+      - path: ./optional.env
+        required: false
+      - path: extra.env
+    environment:
+      - PERMIT_DOCKER=none
+"""
+
+
+def test_env_file_is_merged_under_environment(tmp_path):
+    env = "# comment\n\nexport ENABLE_FETCHMAIL=1\nPERMIT_DOCKER=connected-networks\nPOSTFIX_INET_PROTOCOLS='ipv4'\n" \
+          "SPAM=yes # a comment\nFROM_SHELL\n"
+    model = compose_on_disk(tmp_path, ENV_COMPOSE, {"mailserver.env": env, "extra.env": "ENABLE_FETCHMAIL=0\n"})
+    host = one(model.hosts, name="mailserver")
+    values = {k: s.value for k, s in host.environment.items()}
+    assert values == {"ENABLE_FETCHMAIL": "0", "PERMIT_DOCKER": "none", "POSTFIX_INET_PROTOCOLS": "ipv4", "SPAM": "yes"}
+    assert where(host.environment["POSTFIX_INET_PROTOCOLS"].span) == ("mailserver.env", 5, 1)
+    assert host.environment["POSTFIX_INET_PROTOCOLS"].origin == "env_file mailserver.env"
+    assert where(host.environment["ENABLE_FETCHMAIL"].span) == ("extra.env", 1, 1)  # the later file wins
+    assert where(host.environment["PERMIT_DOCKER"].span) == at("compose.yaml", 10, 9)  # environment: wins
+    (platform,) = model.platforms
+    assert platform.env["POSTFIX_INET_PROTOCOLS"].value == "ipv4"  # the platform sees env_file values
+    assert model.problems == []
+
+
+def test_missing_env_file_is_reported_where_it_is_named(tmp_path):
+    model = compose_on_disk(tmp_path, ENV_COMPOSE, {"mailserver.env": "A=1\n"})
+    (problem,) = model.problems
+    assert (problem.span.path, problem.span.line, problem.span.column) == ("compose.yaml", 8, 15)
+    assert "env file 'extra.env' does not exist" in problem.message
+    assert one(model.hosts, name="mailserver").environment["A"].value == "1"
+
+
+def test_env_file_outside_the_scanned_root_is_not_read(tmp_path):
+    root = tmp_path / "stack"
+    root.mkdir()
+    (tmp_path / "secret.env").write_text("PERMIT_DOCKER=network\n")
+    compose = "services:\n  dms:\n    image: mailserver/docker-mailserver:15\n    env_file: ../secret.env\n"
+    model = compose_on_disk(root, compose, {})
+    assert one(model.hosts, name="dms").environment == {} and model.problems == []
+    assert one(model.hosts, name="dms").environment_complete is False
+
+
+@pytest.mark.parametrize(("compose", "files", "complete"), [
+    ("    env_file: mail.env\n    environment:\n      - ENABLE_POP3=1\n", {"mail.env": "A=1\n"}, True),
+    ("    env_file:\n      - path: .env\n        required: false\n", {}, False),  # not committed
+    ("    environment:\n      - ENABLE_MANAGESIEVE\n", {}, False),  # from the shell
+    ("    environment:\n      ENABLE_POP3: ${POP3:-0}\n", {}, False),  # interpolated
+])
+def test_environment_completeness(tmp_path, compose, files, complete):
+    text = "services:\n  dms:\n    image: mailserver/docker-mailserver:15.0.0\n" + compose
+    model = compose_on_disk(tmp_path, text, files)
+    assert one(model.hosts, name="dms").environment_complete is complete
+    assert model.platforms[0].env_complete is complete
+
+
+def test_kubernetes_service_types_and_node_ports():
+    from mailproxy_lint.build.traefik import build as build_traefik
+
+    text = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: mailserver
+spec:
+  type: LoadBalancer
+  selector:
+    app: mailserver
+  ports:
+    - name: smtp-proxy
+      port: 12525
+      targetPort: 12525
+      nodePort: 31525
+    - name: imap
+      port: 143
+      targetPort: imap
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: internal
+spec:
+  ports:
+    - port: 25
+"""
+    model = Model(".")
+    build_traefik([parse_file(SourceFile("svc.yaml", FileKind.KUBERNETES, text))], model)
+    lb, internal = model.kube_services
+    assert (lb.type.value, lb.exposed_outside, lb.selector) == ("LoadBalancer", True, {"app": "mailserver"})
+    assert [(p.port, p.target_port, p.node_port) for p in lb.ports] == [(12525, 12525, 31525), (143, None, None)]
+    assert where(lb.ports[0].span) == at("svc.yaml", 10, 7) and where(lb.type.span) == at("svc.yaml", 6, 9)
+    assert (internal.type.value, internal.exposed_outside, internal.ports[0].target_port) == ("ClusterIP", False, 25)
+
+
+def test_dns_names_are_what_other_containers_resolve():
+    text = """\
+services:
+  mailserver:
+    image: ghcr.io/docker-mailserver/docker-mailserver:15.0.0
+    container_name: dms
+    hostname: mail
+    domainname: example.com
+    networks:
+      mail:
+        aliases: [smtp.internal]
+networks:
+  mail: {}
+"""
+    host = one(model_of(("compose.yaml", text)).hosts, name="mailserver")
+    assert host.dns_names == {"mailserver", "dms", "smtp.internal"}
+    assert host.answers_to("mail.example.com") and "mail.example.com" not in host.dns_names

@@ -11,7 +11,7 @@ import pytest
 
 from mailproxy_lint.build import Model
 from mailproxy_lint.build.haproxy import build
-from mailproxy_lint.model import FileKind, ProxyHeader, ProxyTls, SourceFile
+from mailproxy_lint.model import FileKind, Product, ProxyHeader, ProxyTls, Setting, SourceFile, Version
 from mailproxy_lint.parse import parse_file
 from tests.conftest import shared_path
 
@@ -418,3 +418,152 @@ def test_every_accepted_corpus_file_builds():
         model = model_of(text, row["path"])
         for r in model.routes:
             assert r.layer.value in {"tcp", "http", "log", "spop"} or "$" in r.layer.value
+
+
+# --------------------------------------------------------------------------------------------
+# `.if` blocks (every text below passes haproxy 2.6 -c)
+# --------------------------------------------------------------------------------------------
+
+CONDITIONAL = """\
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 31m
+    timeout server 31m
+frontend imaps
+    bind :993
+    default_backend dovecot
+backend dovecot
+.if defined(DOVECOT_TLS)
+    server d1 10.0.0.1:993 ssl verify none send-proxy-v2-ssl
+.else
+    server d1 10.0.0.1:143 send-proxy-v2
+.endif
+.if 0
+    server never 10.0.0.9:143
+.endif
+.if version_atleast(2.8)
+    server new 10.0.0.2:143 send-proxy-v2
+.endif
+"""
+
+
+def test_unknown_conditions_keep_both_branches_and_say_so():
+    model = model_of(CONDITIONAL)
+    servers = next(u for u in model.upstreams if u.name == "dovecot").servers
+    assert [(s.name, s.port) for s in servers] == [("d1", 993), ("d1", 143), ("new", 143)]
+    first, second = servers[0], servers[1]
+    assert first.condition.value == ".if defined(DOVECOT_TLS)" and at(first.condition) == (10, 1)
+    assert first.condition.origin == "inside '.if defined(DOVECOT_TLS)' at haproxy.cfg:10, condition not known"
+    assert second.condition.value == ".else" and at(second.condition) == (12, 1)
+    assert servers[2].condition.value == ".if version_atleast(2.8)"  # no version known
+
+
+def test_known_version_decides_version_predicates():
+    parsed = parse_file(SourceFile("haproxy.cfg", FileKind.HAPROXY, CONDITIONAL))
+    model = Model(root=".")
+    model.versions[("haproxy", Product.HAPROXY)] = Setting(Version((2, 6, 12)), None, "image haproxy:2.6.12")
+    build([parsed], model)
+    servers = next(u for u in model.upstreams if u.name == "dovecot").servers
+    assert [s.name for s in servers] == ["d1", "d1"]
+
+
+def test_a_header_haproxy_never_reads_leaves_its_lines_to_the_section_above():
+    text = ("defaults\n    timeout client 1m\n.if 0\nfrontend old\n    bind :110\n.endif\n"
+            "    timeout client 31m\nfrontend imap\n    bind :143\n    default_backend b\n"
+            "backend b\n    server s 10.0.0.1:143\n")
+    model = model_of(text)
+    assert [ep.name for ep in model.entrypoints] == ["imap"]
+    assert route(model, "imap/b").timeouts["client"].value == 1860.0  # line 7 belongs to defaults
+
+
+def test_settings_from_unknown_branches_say_so_in_their_origin():
+    text = ("defaults\n.if defined(SHORT)\n    timeout client 1m\n.endif\n    timeout server 31m\n"
+            "frontend imap\n    bind :143\n    default_backend b\nbackend b\n    server s 10.0.0.1:143\n")
+    timeout = route(model_of(text), "imap/b").timeouts["client"]
+    assert timeout.origin == ("timeout client 1m (defaults, inside '.if defined(SHORT)' at haproxy.cfg:2, "
+                              "condition not known)")
+
+
+# --------------------------------------------------------------------------------------------
+# health checks, PROXY options, timeouts, independent streams, content inspection
+# --------------------------------------------------------------------------------------------
+
+CHECKS = """\
+defaults mail
+    mode tcp
+    timeout connect 5s
+    timeout client 10m
+    option independent-streams
+    tcp-request inspect-delay 5s
+    default-server send-proxy-v2 proxy-v2-options ssl check
+frontend smtp
+    bind :25
+    tcp-request content accept if { req.len gt 0 }
+    default_backend postfix
+backend postfix
+    option smtpchk
+    timeout tunnel 15m
+    server a 10.0.0.2:12525 check port 12525 inter 10s
+    server b 10.0.0.2:25 no-send-proxy-v2 no-check
+    server c 10.0.0.3:465 ssl verify none check-send-proxy
+    server d 10.0.0.3:465 ssl verify none addr 10.0.0.9
+backend dovecot
+    option tcp-check
+    tcp-check connect port 10143 send-proxy
+    tcp-check expect string "* OK"
+    server e 10.0.0.1:10143
+"""
+
+
+def test_server_health_check_fields():
+    model = model_of(CHECKS)
+    a = server(model, "postfix", "a")
+    assert (a.check.value, at(a.check)) == (True, (15, 29))
+    assert (a.check_port.value, at(a.check_port), a.check_port.origin) == (12525, (15, 40), "port 12525 on server a")
+    assert a.check_send_proxy.value is False and a.check_tls.value is False
+    b = server(model, "postfix", "b")
+    assert (b.check.value, at(b.check), b.check.origin) == (False, (16, 43), "no-check on server b")
+    c = server(model, "postfix", "c")
+    assert (c.check_send_proxy.value, at(c.check_send_proxy)) == (True, (17, 43))
+    assert (c.check.value, at(c.check)) == (True, (7, 55))  # from default-server
+    assert (c.check_tls.value, at(c.check_tls)) == (True, (17, 27))  # inherited from ssl: no override
+    d = server(model, "postfix", "d")
+    assert (d.check_addr.value, d.check_tls.value) == ("10.0.0.9", False)  # addr: checks leave TLS aside
+
+
+def test_proxy_defaults_cancels_and_tls_facts():
+    model = model_of(CHECKS)
+    a = server(model, "postfix", "a")
+    assert [(o.value, at(o)) for o in a.proxy_defaults] == [("send-proxy-v2", (7, 20)),
+                                                           ("proxy-v2-options ssl", (7, 34))]
+    assert a.proxy_tls_facts.value is True and at(a.proxy_tls_facts) == (7, 34)
+    b = server(model, "postfix", "b")
+    assert b.send_proxy.value is ProxyHeader.NONE
+    assert [(o.value, at(o)) for o in b.proxy_cancels] == [("no-send-proxy-v2", (16, 26))]
+    assert b.proxy_tls_facts.value is False  # no v2 header left to carry it
+
+
+def test_backend_check_option_tcp_checks_and_timeouts():
+    model = model_of(CHECKS)
+    postfix = next(u for u in model.upstreams if u.name == "postfix")
+    assert (postfix.health_check.value, at(postfix.health_check)) == ("smtpchk", (13, 5))
+    assert set(postfix.timeouts) == {"connect", "tunnel"} and postfix.timeouts["tunnel"].value == 900.0
+    dovecot = next(u for u in model.upstreams if u.name == "dovecot")
+    assert dovecot.health_check.value == "tcp-check"
+    assert [(t.value, at(t)) for t in dovecot.tcp_checks] == [
+        (("connect", "port", "10143", "send-proxy"), (21, 5)), (("expect", "string", "* OK"), (22, 5))]
+
+
+def test_route_timeouts_independent_streams_and_waiting_for_the_client():
+    r = route(model_of(CHECKS), "smtp/postfix")
+    assert (r.section_span.line, r.section_span.column) == (8, 1)
+    assert (r.timeouts["client"].value, at(r.timeouts["client"])) == (600.0, (4, 5))
+    assert (r.independent_streams.value, at(r.independent_streams)) == ("frontend", (5, 5))
+    assert (r.waits_for_client.value, at(r.waits_for_client)) == ("req.len", (10, 5))
+    assert "waits for the client's first bytes" in r.waits_for_client.origin
+
+
+def test_no_inspect_delay_means_no_wait():
+    text = CHECKS.replace("    tcp-request inspect-delay 5s\n", "")
+    assert route(model_of(text.replace("defaults mail", "defaults")), "smtp/postfix").waits_for_client is None

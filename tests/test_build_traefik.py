@@ -1,20 +1,9 @@
 """The Traefik file builder: static entrypoints, Helm values, file provider, IngressRouteTCP."""
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
+from conftest import analyse_tree
 
-from mailproxy_lint.engine import analyse
-from mailproxy_lint.model import ProxyHeader, ProxyTls
-
-
-def model_of(tmp_path: Path, files: dict[str, str], monkeypatch):
-    for name, text in files.items():
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-    monkeypatch.chdir(tmp_path)
-    return analyse(".", [Path(".")])
+from mailproxy_lint.model import Product, ProxyHeader, ProxyTls
 
 
 STATIC = """
@@ -32,7 +21,7 @@ entryPoints:
 
 
 def test_static_file_entrypoints(tmp_path, monkeypatch):
-    model = model_of(tmp_path, {"traefik.yml": STATIC}, monkeypatch)
+    model = analyse_tree(tmp_path, {"traefik.yml": STATIC}, monkeypatch)
     eps = {e.name: e for e in model.entrypoints}
     assert set(eps) == {"smtp", "imaps"}  # UDP entrypoints carry no TCP routers
     assert (eps["smtp"].port, eps["smtp"].address) == (25, "")
@@ -69,7 +58,7 @@ tcp:
 
 
 def test_file_provider_routes_services_and_transport(tmp_path, monkeypatch):
-    model = model_of(tmp_path, {"traefik.yml": STATIC, "dynamic/mail.yml": DYNAMIC}, monkeypatch)
+    model = analyse_tree(tmp_path, {"traefik.yml": STATIC, "dynamic/mail.yml": DYNAMIC}, monkeypatch)
     routes = {r.name: r for r in model.routes}
     assert routes["imaps"].entrypoints == ("imaps",)  # asDefault
     assert routes["imaps"].entrypoints_defaulted
@@ -127,7 +116,7 @@ ports:
 
 
 def test_ingressroutetcp_with_service_and_helm_values(tmp_path, monkeypatch):
-    model = model_of(tmp_path, {"k8s/mail.yaml": INGRESS, "values.yaml": VALUES}, monkeypatch)
+    model = analyse_tree(tmp_path, {"k8s/mail.yaml": INGRESS, "values.yaml": VALUES}, monkeypatch)
     assert [(e.name, e.port) for e in model.entrypoints] == [("imap", 1143)]
     route = model.routes[0]
     assert (route.name, route.entrypoints, route.tls.value) == ("imap", ("imap",), ProxyTls.TERMINATE)
@@ -139,5 +128,155 @@ def test_ingressroutetcp_with_service_and_helm_values(tmp_path, monkeypatch):
 
 
 def test_plain_values_file_is_not_traefik(tmp_path, monkeypatch):
-    model = model_of(tmp_path, {"values.yaml": "ports:\n  - 80\nreplicas: 2\n"}, monkeypatch)
+    model = analyse_tree(tmp_path, {"values.yaml": "ports:\n  - 80\nreplicas: 2\n"}, monkeypatch)
     assert model.files == ()
+
+
+# --------------------------------------------------------------------------------------------
+# Facts for the TLS, routing and version rules
+# --------------------------------------------------------------------------------------------
+
+
+def test_read_timeout_of_static_entrypoints(tmp_path, monkeypatch):
+    model = analyse_tree(tmp_path, {"traefik.yml": """
+        entryPoints:
+          smtp:
+            address: ":25"
+            transport:
+              respondingTimeouts:
+                readTimeout: 0
+          imap:
+            address: ":143"
+            transport:
+              respondingTimeouts:
+                readTimeout: 1m30s
+          imaps:
+            address: ":993"
+        """}, monkeypatch)
+    eps = {e.name: e for e in model.entrypoints}
+    assert eps["smtp"].read_timeout.value == 0
+    assert (eps["smtp"].read_timeout.span.line, eps["smtp"].read_timeout.span.column) == (6, 22)
+    assert eps["imap"].read_timeout.value == 90
+    assert eps["imaps"].read_timeout is None  # not written: the version decides the default
+
+
+def test_go_durations():
+    from mailproxy_lint.build.traefik import go_duration_seconds
+
+    assert go_duration_seconds("600") == 600  # a bare integer is seconds
+    assert go_duration_seconds("1h2m3s") == 3723
+    assert go_duration_seconds("500ms") == 0.5
+    assert go_duration_seconds('"60s"') == 60
+    assert go_duration_seconds("ten") is None
+    assert go_duration_seconds("5 min") is None
+
+
+def test_helm_exposed_port_defaults_to_port_and_image_tag_gives_version(tmp_path, monkeypatch):
+    model = analyse_tree(tmp_path, {"values.yaml": """
+        image:
+          tag: v3.5.2
+        ports:
+          smtp:
+            port: 3325
+            expose:
+              default: true
+          imaps:
+            port: 8993
+            exposedPort: 993
+            expose:
+              default: true
+          internal:
+            port: 9000
+        """}, monkeypatch)
+    eps = {e.name: e for e in model.entrypoints}
+    smtp = eps["smtp"].exposed_port
+    assert smtp.value == 3325 and smtp.span.line == 5 and "without exposedPort" in smtp.origin
+    imaps = eps["imaps"].exposed_port
+    assert imaps.value == 993 and (imaps.span.line, imaps.span.column) == (10, 18)
+    assert eps["internal"].exposed_port is None  # no `expose`: in no Service
+    version = model.version_of(Product.TRAEFIK, None)
+    assert str(version.value) == "3.5.2" and version.span.line == 2
+    assert version.origin == "Helm values image.tag v3.5.2"
+
+
+def test_v2_rule_forms_and_api_group(tmp_path, monkeypatch):
+    model = analyse_tree(tmp_path, {
+        "dynamic.yml": """
+            tcp:
+              routers:
+                both:
+                  rule: "HostSNI(`a.example.com`, `b.example.com`)"
+                  service: imaps
+                  tls: {passthrough: true}
+                legacy:
+                  rule: "HostSNI(`c.example.com`, `d.example.com`)"
+                  ruleSyntax: v2
+                  service: imaps
+                  tls: {passthrough: true}
+                single:
+                  rule: "HostSNI(`a.example.com`) || HostSNI(`b.example.com`)"
+                  service: imaps
+                  tls: {passthrough: true}
+              services:
+                imaps:
+                  loadBalancer:
+                    servers:
+                      - address: "mail:993"
+            """,
+        "route.yaml": """
+            apiVersion: traefik.containo.us/v1alpha1
+            kind: IngressRouteTCP
+            metadata:
+              name: imaps
+            spec:
+              routes:
+                - match: HostSNI(`*`)
+                  services:
+                    - name: mail
+                      port: 993
+            """}, monkeypatch)
+    routes = {r.name: r for r in model.routes}
+    (form,) = routes["both"].v2_rule_forms
+    assert form.value == "HostSNI(`a.example.com`, `b.example.com`)"
+    assert form.origin == "HostSNI with 2 arguments"
+    assert (form.span.line, form.span.column) == (4, 14)  # at the matcher name inside the quotes
+    assert routes["legacy"].v2_rule_forms == ()  # ruleSyntax v2 reads it
+    assert routes["single"].v2_rule_forms == ()
+    group = routes["imaps"].api_group
+    assert group.value == "traefik.containo.us" and (group.span.line, group.span.column) == (1, 13)
+    assert routes["both"].api_group is None
+
+
+def test_load_balancer_proxy_protocol_kept_when_a_transport_replaces_it(tmp_path, monkeypatch):
+    model = analyse_tree(tmp_path, {
+        "compose.yaml": """
+            services:
+              mailserver:
+                image: ghcr.io/docker-mailserver/docker-mailserver:15.0.0
+                labels:
+                  - traefik.tcp.routers.smtp.rule=HostSNI(`*`)
+                  - traefik.tcp.services.smtp.loadbalancer.server.port=25
+                  - traefik.tcp.services.smtp.loadbalancer.proxyProtocol.version=2
+                  - traefik.tcp.routers.imap.rule=HostSNI(`*`)
+                  - traefik.tcp.routers.imap.service=imap
+                  - traefik.tcp.services.imap.loadbalancer.server.port=143
+            """,
+        "dynamic.yml": """
+            tcp:
+              serversTransports:
+                plain: {}
+              services:
+                pp:
+                  loadBalancer:
+                    serversTransport: plain
+                    proxyProtocol: {version: 1}
+                    servers:
+                      - address: "mail:10143"
+            """}, monkeypatch)
+    servers = {s.upstream: s for u in model.upstreams for s in u.servers}
+    smtp = servers["smtp"].lb_proxy_protocol
+    assert smtp.value is ProxyHeader.V2 and (smtp.span.path, smtp.span.line) == ("compose.yaml", 7)
+    assert servers["imap"].lb_proxy_protocol is None
+    pp = servers["pp@file"]
+    assert pp.lb_proxy_protocol.value is ProxyHeader.V1  # as written on the load balancer
+    assert pp.send_proxy.value is ProxyHeader.NONE  # the transport (no proxyProtocol) replaces it

@@ -1,9 +1,14 @@
 """Compose files -> hosts, image versions, docker-mailserver platforms, and Traefik's config.
 
 Every compose service becomes a `Host` (its service name plus container_name, hostname and
-network aliases, and static addresses). Image tags give versions (`data/versions.py`); a
-docker-mailserver image becomes a `Platform` whose stock Postfix/Dovecot the later builders
-overlay. Traefik is configured in compose in two places, both read here:
+network aliases, and static addresses), with what decides who can reach it and whom it trusts:
+its published ports (`ports:` short and long syntax, ranges, host IP, protocol; `network_mode:
+host` publishes every port, `expose:` none), the networks it joins with their `ipam.config`
+subnets and gateways (networks are named as Docker names them, so two services share one
+exactly when the names match), and its environment: each `env_file:` inside the scanned tree,
+then `environment:`, which wins, as compose merges them. Image tags give versions
+(`data/versions.py`); a docker-mailserver image becomes a `Platform` (with that environment)
+whose stock Postfix/Dovecot the later builders overlay. Traefik is configured in compose in two places, both read here:
 
 * the Traefik container's `command:` flags (or `TRAEFIK_*` environment) -> `Entrypoint`s;
 * the `traefik.*` labels of every container -> TCP/HTTP `Route`s and TCP `Upstream`s.
@@ -14,8 +19,9 @@ decode error (unknown field, bad boolean) drops every label of that container, a
 defaults apply: a router without `service` uses the container's only service or an automatic
 one, a service without `server.port` dials the container's lowest exposed port, a router
 without `entrypoints` lands on all (or the `asDefault`) entrypoints, `proxyProtocol` without a
-version sends v2. Decode errors and rules that do not parse are `ParseProblem`s at the label,
-because Traefik refuses them as it would refuse a malformed file.
+version sends v2. Bad values, a wrong-case root and rules that do not parse are `ParseProblem`s
+at the label, because Traefik refuses them as it would refuse a malformed file; an unknown key
+drops the container just the same but is left to MPL002, which names the key Traefik expected.
 
 Traefik static files (traefik.yml) and the file provider are other builders' work; when a
 static file is mounted into the Traefik container, its command-line flags are ignored (Traefik
@@ -23,6 +29,8 @@ reads one static source only, facts-traefik §3.5), so none are modelled.
 """
 from __future__ import annotations
 
+import ipaddress
+import os
 import posixpath
 import re
 import shlex
@@ -30,19 +38,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mailproxy_lint.build import Model, Platform
+from mailproxy_lint.build.traefik import go_duration_seconds, v2_rule_forms
 from mailproxy_lint.data.versions import ImageInfo, identify
 from mailproxy_lint.model import (
     Entrypoint,
     FileKind,
     Host,
+    NetworkAttachment,
     ParseProblem,
     Product,
     ProxyHeader,
     ProxyTls,
+    PublishedPort,
     Route,
     Setting,
     SourceFile,
     Span,
+    Subnet,
     Upstream,
     UpstreamServer,
 )
@@ -59,10 +71,13 @@ ROUTED_TCP_IDLE = Setting(None, origin="Traefik keeps routed TCP connections ope
 
 
 def build(parsed: list[Parsed], model: Model) -> None:
-    services = [s for item in parsed if item.source.kind is FileKind.COMPOSE for s in _services(item)]
+    compose_files = [item for item in parsed if item.source.kind is FileKind.COMPOSE]
+    services = [s for item in compose_files for s in _services(item)]
+    definitions = _network_definitions(compose_files)
     _name_hosts(services)
     for service in services:
-        model.hosts.append(_host(service))
+        service.environment = _environment(service, model)
+        model.hosts.append(_host(service, definitions))
         _record_image(service, model)
     statics = [_traefik_static(s) for s in services if _runs_traefik(s)]
     for static in statics:
@@ -104,6 +119,11 @@ class Service:
     # The Host name: the service name, qualified by its folder when another folder of the tree
     # has a service of the same name (several deployments in one repository).
     host_id: str = ""
+    # The container environment (`env_file:` then `environment:`), read once by `build`
+    environment: dict[str, Setting[str]] = field(default_factory=dict)
+    # False when part of it is not in the scanned files: an env file not read, a variable taken
+    # from the shell (`- KEY`) or interpolated (`${VAR}`), so a flag's default may not hold
+    environment_complete: bool = True
 
     def span(self, node: YamlNode) -> Span:
         return node.span(self.source.path)
@@ -147,7 +167,7 @@ def _scalars(node: YamlNode | None) -> list[YamlScalar]:
 # --------------------------------------------------------------------------------------------
 
 
-def _host(service: Service) -> Host:
+def _host(service: Service, definitions: dict[tuple[str, str], _NetworkDefinition]) -> Host:
     node = service.node
     aliases = set()
     container_name = text_of(node.get("container_name"))
@@ -157,12 +177,14 @@ def _host(service: Service) -> Host:
         if alias:
             aliases.add(alias)
     addresses = []
+    dns_names = {service.name} | ({container_name} if container_name else set())
     networks = node.get("networks")
     if isinstance(networks, YamlMap):
         for _, _, network in networks.items():
             if not isinstance(network, YamlMap):
                 continue
             aliases.update(a.as_text() for a in _scalars(network.get("aliases")) if a.as_text())
+            dns_names.update(a.as_text() for a in _scalars(network.get("aliases")) if a.as_text())
             for key in ("ipv4_address", "ipv6_address"):
                 address = network.get(key)
                 if isinstance(address, YamlScalar) and address.as_text():
@@ -170,7 +192,14 @@ def _host(service: Service) -> Host:
     aliases.add(service.name)
     aliases.discard(service.host_id)
     image = Setting(service.image.as_text(), service.span(service.image), "compose image") if service.image else None
-    return Host(service.host_id, frozenset(aliases), tuple(addresses), image, service.span(service.key))
+    mode = node.get("network_mode")
+    network_mode = Setting(mode.as_text(), service.span(mode), "compose network_mode") \
+        if isinstance(mode, YamlScalar) and mode.as_text() else None
+    return Host(service.host_id, frozenset(aliases), tuple(addresses), image, service.span(service.key),
+                published=tuple(_published(service, network_mode)),
+                networks=tuple(_attachments(service, network_mode, definitions)),
+                network_mode=network_mode, environment=service.environment,
+                environment_complete=service.environment_complete, dns_names=frozenset(dns_names))
 
 
 def _record_image(service: Service, model: Model) -> None:
@@ -183,25 +212,277 @@ def _record_image(service: Service, model: Model) -> None:
     if info.product is Product.DOCKER_MAILSERVER:
         version = model.versions.get((service.host_id, Product.DOCKER_MAILSERVER))
         model.platforms.append(Platform("docker-mailserver", service.host_id, version, _dms_config_dir(service),
-                                        _environment(service), span))
+                                        dict(service.environment), span,
+                                        env_complete=service.environment_complete))
         model.present.update({Product.POSTFIX, Product.DOVECOT})
 
 
-def _environment(service: Service) -> dict[str, Setting[str]]:
-    """`environment:` in list (`KEY=value`) or mapping form; `env_file` is not read."""
-    env: dict[str, Setting[str]] = {}
+def _environment(service: Service, model: Model | None = None) -> dict[str, Setting[str]]:
+    """The container environment: every `env_file:` in order, then `environment:`, which wins.
+
+    `environment:` in list (`KEY=value`) or mapping form. Env files are read only with a model
+    (which knows the scanned root); see `_env_files`.
+    """
+    env: dict[str, Setting[str]] = _env_files(service, model) if model is not None else {}
     node = service.node.get("environment")
     if isinstance(node, YamlSeq):
         for item in _scalars(node):
             name, equals, value = item.as_text().partition("=")
-            if equals and name:  # `- KEY` alone takes the value from the shell: unknown
+            if equals and name:
                 env[name] = Setting(value, service.span(item), "compose environment")
+            else:
+                service.environment_complete = False  # `- KEY` alone takes the value from the shell
     elif isinstance(node, YamlMap):
         for name, key, value in node.items():
             if isinstance(value, YamlScalar) and not value.is_null:
                 span = Span(service.source.path, key.line, key.column, value.end_line, value.end_column)
                 env[name] = Setting(value.as_text(), span, "compose environment")
+            else:
+                service.environment_complete = False
+    if any("${" in setting.value or setting.value.startswith("$") for setting in env.values()):
+        service.environment_complete = False  # interpolated from the shell or an unread .env
     return env
+
+
+# --------------------------------------------------------------------------------------------
+# env_file: KEY=VALUE files, read only inside the scanned tree
+# --------------------------------------------------------------------------------------------
+
+_ENV_LINE = re.compile(r"\s*(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(?P<value>.*)")
+
+
+def _env_files(service: Service, model: Model) -> dict[str, Setting[str]]:
+    """Variables of the service's `env_file:` entries, later files winning.
+
+    Paths are relative to the compose file's folder. A file outside the scanned root is never
+    read (its variables stay unknown); a required file that does not exist stops compose
+    (`env file ... not found`), so it is reported where it is named.
+    """
+    env: dict[str, Setting[str]] = {}
+    for path_node, required in _env_file_entries(service.node.get("env_file")):
+        written = path_node.as_text()
+        if not written or "$" in written:
+            service.environment_complete = False  # interpolated: unknown
+            continue
+        on_disk = _beside(service.source, written)
+        if on_disk is None or not _inside(on_disk, model.root):
+            service.environment_complete = False  # never read outside the scanned tree
+            continue
+        shown = _display_path(service.source, written)
+        if not os.path.isfile(on_disk):
+            service.environment_complete = False
+            if required:
+                found = "is not a file" if os.path.exists(on_disk) else "does not exist"
+                model.problems.append(ParseProblem(
+                    service.span(path_node),
+                    f"env file {written!r} {found}; expected a file of KEY=VALUE lines (docker compose: "
+                    f"env file {shown} not found), or `required: false`", ("an existing file",)))
+            continue
+        env.update(_read_env_file(on_disk, shown))
+    return env
+
+
+def _env_file_entries(node: YamlNode | None) -> list[tuple[YamlScalar, bool]]:
+    """(path node, required) of each entry: a string, a list of strings, or `{path, required}` maps."""
+    entries = []
+    for item in node.items if isinstance(node, YamlSeq) else [node] if node is not None else []:
+        if isinstance(item, YamlScalar):
+            entries.append((item, True))
+        elif isinstance(item, YamlMap) and isinstance(item.get("path"), YamlScalar):
+            required = item.get("required")
+            entries.append((item.get("path"), not (isinstance(required, YamlScalar) and required.value is False)))
+    return entries  # type: ignore[return-value]
+
+
+def _beside(source: SourceFile, written: str) -> str | None:
+    """The absolute path of a file the compose file names, relative to its folder."""
+    if written.startswith("/"):
+        return os.path.normpath(written)
+    if not source.abspath:
+        return None
+    return os.path.normpath(os.path.join(os.path.dirname(source.abspath), written))
+
+
+def _inside(path: str, root: str) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    if os.path.isfile(top):
+        top = os.path.dirname(top)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def _read_env_file(path: str, shown: str) -> dict[str, Setting[str]]:
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1024 * 1024).decode("utf-8", "replace")
+    except OSError:
+        return {}
+    env = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if match is None:
+            continue  # `KEY` alone takes its value from the shell: unknown
+        column = match.start("key") + 1
+        span = Span(shown, number, column, number, len(line.rstrip()) + 1)
+        env[match.group("key")] = Setting(_env_value(match.group("value")), span, f"env_file {shown}")
+    return env
+
+
+def _env_value(raw: str) -> str:
+    """A value as compose's dotenv reads it: quotes removed, ` #` comments dropped when unquoted."""
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] in "'\"" and raw.endswith(raw[0]):
+        return raw[1:-1]
+    return re.split(r"\s+#", raw, maxsplit=1)[0].strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Published ports and networks
+# --------------------------------------------------------------------------------------------
+
+
+def _published(service: Service, network_mode: Setting[str] | None) -> list[PublishedPort]:
+    """`ports:` entries (short or long syntax); host networking publishes every port."""
+    if network_mode is not None and network_mode.value == "host":
+        return [PublishedPort(None, None, None, "tcp", network_mode.span, "network_mode: host shares every port with the machine")]
+    node = service.node.get("ports")
+    found = []
+    for item in node.items if isinstance(node, YamlSeq) else []:
+        port = _long_port(item, service) if isinstance(item, YamlMap) else \
+            _short_port(item.as_text(), service.span(item)) if isinstance(item, YamlScalar) else None
+        if port is not None:
+            found.append(port)
+    return found
+
+
+def _port_range(text: str) -> tuple[int, int] | None:
+    first, _, last = text.strip().partition("-")
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    return int(first), int(last or first)
+
+
+def _short_port(text: str, span: Span) -> PublishedPort | None:
+    """`[[ip:]host:]container[/protocol]`; the ip may be bracketed IPv6. None when interpolated or malformed."""
+    if "$" in text:
+        return None
+    body, _, protocol = text.strip().partition("/")
+    host_ip = None
+    if body.startswith("["):
+        address, _, body = body[1:].partition("]")
+        host_ip, body = address, body.removeprefix(":")
+        parts = body.split(":")
+    else:
+        parts = body.split(":")
+        if len(parts) > 3:  # unbracketed IPv6 address: every part but the last two
+            host_ip, parts = ":".join(parts[:-2]), parts[-2:]
+        elif len(parts) == 3:
+            host_ip, parts = parts[0], parts[1:]
+    container = _port_range(parts[-1])
+    host = _port_range(parts[0]) if len(parts) == 2 and parts[0] else None
+    if container is None or (len(parts) == 2 and parts[0] and host is None):
+        return None
+    return PublishedPort(container, host, host_ip or None, (protocol or "tcp").lower(), span)
+
+
+def _long_port(node: YamlMap, service: Service) -> PublishedPort | None:
+    container = _port_range(text_of(node.get("target")) or "")
+    if container is None:
+        return None
+    published = text_of(node.get("published"))
+    host = _port_range(published) if published else None
+    host_ip = (text_of(node.get("host_ip")) or "").strip("[]") or None
+    return PublishedPort(container, host, host_ip, (text_of(node.get("protocol")) or "tcp").lower(),
+                         service.span(node), "compose ports (long syntax)")
+
+
+@dataclass
+class _NetworkDefinition:
+    """A top-level `networks:` entry of one folder's compose files."""
+
+    name: str  # the Docker network name
+    subnets: tuple[Subnet, ...] = ()
+    external: bool = False
+    span: Span | None = None
+    ipv6: bool = False
+
+
+def _network_definitions(items: list[Parsed]) -> dict[tuple[str, str], _NetworkDefinition]:
+    """(folder, key) -> definition, over every compose file of the folder (one project)."""
+    found: dict[tuple[str, str], _NetworkDefinition] = {}
+    for item in items:
+        folder = posixpath.dirname(item.source.path)
+        for document in item.tree.documents:
+            root = document.root
+            if not isinstance(root, YamlMap):
+                continue
+            project = _project_name(item.source, text_of(root.get("name")))
+            networks = root.get("networks")
+            for key, key_node, node in networks.items() if isinstance(networks, YamlMap) else []:
+                found[(folder, key)] = _definition(key, key_node, node, project, item.source.path)
+    return found
+
+
+def _definition(key: str, key_node: YamlNode, node: YamlNode, project: str | None, path: str) -> _NetworkDefinition:
+    body = node if isinstance(node, YamlMap) else None
+    external = body is not None and isinstance(body.get("external"), (YamlScalar, YamlMap)) and \
+        (not isinstance(body.get("external"), YamlScalar) or body.get("external").value is True)  # type: ignore[union-attr]
+    named = text_of(body.get("name")) if body is not None else None
+    name = named or (key if external else _default_network_name(project, key))
+    subnets = []
+    ipam = body.get("ipam") if body is not None else None
+    config = ipam.get("config") if isinstance(ipam, YamlMap) else None
+    for entry in config.items if isinstance(config, YamlSeq) else []:
+        subnet = _subnet(entry, path) if isinstance(entry, YamlMap) else None
+        if subnet is not None:
+            subnets.append(subnet)
+    enable_ipv6 = body.get("enable_ipv6") if body is not None else None
+    ipv6 = isinstance(enable_ipv6, YamlScalar) and enable_ipv6.as_text() == "true"
+    return _NetworkDefinition(name, tuple(subnets), external, key_node.span(path), ipv6)
+
+
+def _subnet(entry: YamlMap, path: str) -> Subnet | None:
+    node = entry.get("subnet")
+    try:
+        network = ipaddress.ip_network((text_of(node) or "").strip(), strict=False)
+    except ValueError:
+        return None
+    gateway = entry.get("gateway")
+    written = Setting(text_of(gateway), gateway.span(path), "compose ipam gateway") if text_of(gateway) else None  # type: ignore[union-attr]
+    return Subnet(network, node.span(path), written)  # type: ignore[union-attr]
+
+
+def _default_network_name(project: str | None, key: str) -> str:
+    return f"{project}_{key}" if project else key
+
+
+def _attachments(service: Service, network_mode: Setting[str] | None,
+                 definitions: dict[tuple[str, str], _NetworkDefinition]) -> list[NetworkAttachment]:
+    """The networks the service joins: `networks:` (list or map), else the project's `default`."""
+    if network_mode is not None:
+        return []  # host, none, bridge, service:x, container:x: not the project's networks
+    folder = posixpath.dirname(service.source.path)
+    node = service.node.get("networks")
+    joined: list[tuple[str, YamlNode | None, YamlNode | None]] = []
+    if isinstance(node, YamlSeq):
+        joined = [(item.as_text(), item, None) for item in _scalars(node)]
+    elif isinstance(node, YamlMap):
+        joined = list(node.items())
+    else:
+        joined = [("default", None, None)]
+    attachments = []
+    for key, key_node, body in joined:
+        definition = definitions.get((folder, key)) or _NetworkDefinition(_default_network_name(service.project, key))
+        addresses = []
+        for field_name in ("ipv4_address", "ipv6_address"):
+            value = body.get(field_name) if isinstance(body, YamlMap) else None
+            if isinstance(value, YamlScalar) and value.as_text():
+                addresses.append(Setting(value.as_text(), service.span(value), f"compose {field_name}"))
+        attachments.append(NetworkAttachment(
+            key, definition.name, service.span(key_node) if key_node is not None else None, definition.subnets,
+            tuple(addresses), definition.external, definition.span, definition.ipv6))
+    return attachments
 
 
 def _volumes(service: Service) -> list[tuple[str, str]]:
@@ -340,7 +621,7 @@ def _split_command(node: YamlScalar, path: str) -> list[tuple[str, Span]]:
 
 def _environment_options(service: Service) -> list[_Option]:
     options = []
-    for name, setting in _environment(service).items():
+    for name, setting in (service.environment or _environment(service)).items():
         if name.upper().startswith("TRAEFIK_"):
             key = name[len("TRAEFIK_"):].lower().replace("_", ".")
             options.append(_Option(key, key, setting.value, setting.span))  # type: ignore[arg-type]
@@ -366,7 +647,17 @@ def _entrypoint(name: str, fields: dict[str, _Option], host: str) -> Entrypoint 
         if proxy[0].key == "entrypoints." + name.lower() + ".proxyprotocol":
             origin = "proxyProtocol without trustedIPs or insecure: Traefik refuses to start (no trusted IPs provided)"
         accepts = Setting(ProxyHeader.ANY, proxy[0].span, origin)
-    return Entrypoint(Product.TRAEFIK, name, port, listen, address.span, accepts_proxy=accepts, host=host)
+    return Entrypoint(Product.TRAEFIK, name, port, listen, address.span, accepts_proxy=accepts, host=host,
+                      read_timeout=_flag_read_timeout(fields))
+
+
+def _flag_read_timeout(fields: dict[str, _Option]) -> Setting[float] | None:
+    """`--entrypoints.<name>.transport.respondingTimeouts.readTimeout`, when written."""
+    written = fields.get("transport.respondingtimeouts.readtimeout")
+    seconds = go_duration_seconds(written.value) if written is not None else None
+    if seconds is None:
+        return None
+    return Setting(seconds, written.span, "entrypoint transport.respondingTimeouts.readTimeout (flag)")
 
 
 def _default_entrypoints(statics: list[TraefikStatic]) -> tuple[str, ...]:
@@ -410,6 +701,7 @@ class _Decoded:
     routers: dict[str, dict[str, _Object]] = field(default_factory=lambda: {"tcp": {}, "http": {}})
     services: dict[str, _Object] = field(default_factory=dict)  # TCP services
     problem: ParseProblem | None = None
+    unknown_key: bool = False  # the problem is a key Traefik does not know (not a bad value)
 
 
 _DYNAMIC_ROOTS = ("traefik.http.", "traefik.tcp.", "traefik.udp.", "traefik.tls.stores.default")
@@ -458,6 +750,7 @@ def _decode(labels: list[Label]) -> _Decoded:
         if lower.startswith("traefik.enable"):
             if lower != "traefik.enable":
                 decoded.problem = _decode_problem(label, label.key.split(".", 1)[1], "enable")
+                decoded.unknown_key = True
                 return decoded
             decoded.enabled, decoded.enable_label = _parse_bool(label.value), label
             if decoded.enabled is None:
@@ -472,6 +765,7 @@ def _decode(labels: list[Label]) -> _Decoded:
         problem = _decode_dynamic(label, decoded)
         if problem is not None:
             decoded.problem = problem
+            decoded.unknown_key = problem.message.startswith("unexpected field")
             return decoded
     return decoded
 
@@ -567,8 +861,9 @@ def _build_labels(service: Service, model: Model, defaults: tuple[str, ...], exp
         return
     decoded = _decode(labels)
     if decoded.problem is not None:
-        model.problems.append(decoded.problem)
-        return
+        if not decoded.unknown_key:  # an unknown key is MPL002's to report, with "did you mean"
+            model.problems.append(decoded.problem)
+        return  # Traefik ignores every label of this container
     enabled = decoded.enabled if decoded.enabled is not None else exposed_by_default
     if not enabled:
         return
@@ -626,6 +921,8 @@ def _route(service: Service, router: _Object, layer: str, defaults: tuple[str, .
         entrypoints_defaulted=entrypoints is None,
         upstream_span=named_service.span if named_service else None,
         entrypoints_span=entrypoints.span if entrypoints else None,
+        v2_rule_forms=v2_rule_forms(tree, service.source.path, line, column,
+                                    fields["rulesyntax"].value if "rulesyntax" in fields else None),
     )
 
 

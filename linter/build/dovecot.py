@@ -39,6 +39,8 @@ Unwritten docker-mailserver values point at the platform's `image:` line (or the
 
 Versions: what the model knows for the host (image tags) first, then the docker-mailserver
 release table, then `dovecot_config_version` (a lower bound written by the user).
+An absolute `!include` under a folder of the configuration's `paths` mapping resolves in the
+mapped folder of the scanned tree instead.
 `!include` targets missing among the scanned files are listed in `IncludeGraph.missing`. Each
 instance's `include_problems` (data for MPL003) holds, for the `!include` lines it reads: a
 pattern that matches no file on disk inside the scanned root (doveconf: `No matches`), a pattern
@@ -89,6 +91,9 @@ from . import Model, Platform
 DEFAULT_ORIGIN = "Dovecot default"
 # how an include problem that the linter could not check starts (MPL003 reports it as a warning)
 OUTSIDE_ROOT = "include leaves the scanned directory"
+# Section paths are recorded (for MPL002) this deep at most: real configs nest four or five
+# levels, and recording every level of a hostile 10 000-deep file would take quadratic time.
+MAX_RECORDED_DEPTH = 32
 
 # Dovecot defaults the rules read (2.3 and 2.4 agree on these)
 DEFAULT_SETTINGS: dict[str, str] = {
@@ -143,7 +148,8 @@ _ALL_INTERFACES = {"*", "::", "[::]", "*, ::", "*,::", "* ::"}
 
 def build(parsed: list[Parsed], model: Model) -> None:
     files = [p for p in parsed if p.source.kind is FileKind.DOVECOT and isinstance(p.tree, DovecotFile)]
-    graph = IncludeGraph(files, _broken_dovecot_sources(model, files), model.root)
+    graph = IncludeGraph(files, _broken_dovecot_sources(model, files), model.root,
+                         model.config.paths if model.config is not None else None)
     overrides = [p for p in files if p.source.dms_override]
     for root in graph.roots():
         _add_instance(_plain_instance(graph, root, model), model)
@@ -182,9 +188,12 @@ class IncludeProblem:
 class IncludeGraph:
     """Which scanned Dovecot file includes which (resolved once for every instance)."""
 
-    def __init__(self, files: list[Parsed], broken: Sequence[SourceFile] = (), root: str | None = None):
+    def __init__(self, files: list[Parsed], broken: Sequence[SourceFile] = (), root: str | None = None,
+                 path_map: dict[str, str] | None = None):
         self.files = files
         self.root = root
+        # production folder -> absolute local folder (`paths` in the configuration), longest first
+        self.path_map = sorted((path_map or {}).items(), key=lambda item: -len(item[0]))
         self._by_key = {_file_key(p.source): p for p in files}
         self._targets: dict[Include, list[Parsed]] = {}
         self.missing: list[IncludeProblem] = []
@@ -210,16 +219,25 @@ class IncludeGraph:
         """
         if include not in self._missing or self.root is None or source.dms_override:
             return None
-        base = posixpath.dirname(_file_key(source))
-        full = include.pattern if include.pattern.startswith("/") else posixpath.join(base, include.pattern)
-        resolved = os.path.normpath(os.path.abspath(full))
-        root = os.path.normpath(os.path.abspath(self.root))
-        if resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep):
+        if self.leaves_root(source, include):
             return (f"{OUTSIDE_ROOT}: `!include {include.pattern}` points outside the scanned directory, so the files it "
                     f"includes were not checked")
-        if any(glob.glob(variant) for variant in _expand_braces(resolved)):
+        if any(glob.glob(variant) for variant in _expand_braces(self._on_disk(source, include))):
             return None
         return f"no file matches `!include {include.pattern}`: doveconf refuses the configuration ('No matches')"
+
+    def leaves_root(self, source: SourceFile, include: Include) -> bool:
+        """The include (or include_try) names files outside the scanned root (after path mapping)."""
+        if self.root is None:
+            return False
+        resolved = self._on_disk(source, include)
+        root = os.path.normpath(os.path.abspath(self.root))
+        return resolved != root and not resolved.startswith(root.rstrip(os.sep) + os.sep)
+
+    def _on_disk(self, source: SourceFile, include: Include) -> str:
+        base = posixpath.dirname(_file_key(source))
+        full = self._mapped(include.pattern) if include.pattern.startswith("/") else posixpath.join(base, include.pattern)
+        return os.path.normpath(os.path.abspath(full))
 
     def targets(self, include: Include) -> list[Parsed]:
         return self._targets.get(include, [])
@@ -232,15 +250,25 @@ class IncludeGraph:
         if not pattern:
             return []
         base = posixpath.dirname(_file_key(source))
-        full = pattern if pattern.startswith("/") else posixpath.join(base, pattern)
+        mapped = self._mapped(pattern) if pattern.startswith("/") else None
+        if mapped is not None and mapped != pattern and not base.startswith("/"):
+            mapped = os.path.relpath(mapped).replace(os.sep, "/")  # the form of relative file keys
+        full = mapped if mapped is not None else posixpath.join(base, pattern)
         matches = []
         for variant in _expand_braces(posixpath.normpath(full)):
             matches.extend(self._match(variant))
-        if not matches and pattern.startswith("/"):
+        if not matches and pattern.startswith("/") and mapped == pattern:
             for variant in _expand_braces(posixpath.normpath(pattern)):
                 matches.extend(self._match(variant, suffix=True))
         unique = {_file_key(m.source): m for m in matches}
         return [unique[k] for k in sorted(unique)]  # glob() order
+
+    def _mapped(self, pattern: str) -> str:
+        """An absolute production path moved into the scanned tree by the `paths` mapping."""
+        for production, local in self.path_map:
+            if pattern == production or pattern.startswith(production.rstrip("/") + "/"):
+                return local.rstrip("/") + pattern[len(production.rstrip("/")):]
+        return pattern
 
     def _match(self, pattern: str, suffix: bool = False) -> list[Parsed]:
         wanted = [c for c in pattern.split("/") if c]
@@ -304,6 +332,8 @@ class _Instance:
     problems: list[ParseProblem] = field(default_factory=list)
     loops: list[IncludeProblem] = field(default_factory=list)
     include_problems: list[tuple[Span, str]] = field(default_factory=list)
+    unread_includes: list[Span] = field(default_factory=list)  # !include / !include_try outside the scan
+    sections: list[Setting[str]] = field(default_factory=list)  # section headers as written
     # default listeners: which built-ins, and the span/origin of the unwritten ones
     builtins: tuple[BuiltinListener | dms_dovecot.StockListener, ...] = ()
     default_span: Span | None = None
@@ -354,6 +384,8 @@ class _Walker:
             reason = self.graph.problem(self.sources[-1], include)
             if reason is not None:
                 self.instance.include_problems.append((include.span, reason))
+            if self.graph.leaves_root(self.sources[-1], include):
+                self.instance.unread_includes.append(include.span)
         for target in targets:
             key = _file_key(target.source)
             if key in self.chain:
@@ -367,6 +399,8 @@ class _Walker:
 
     def _open(self, begin: SectionBegin) -> None:
         self.stack.append(begin)
+        if len(self.stack) <= MAX_RECORDED_DEPTH:
+            self.instance.sections.append(Setting("/".join(_frame(s) for s in self.stack), begin.span))
         listener = self._listener_key()
         if listener is not None:
             draft = self.instance.drafts.get(listener)
@@ -600,6 +634,8 @@ def _add_instance(instance: _Instance, model: Model) -> None:
         host=instance.host,
         root_span=instance.root_span,
         include_problems=tuple(dict.fromkeys(instance.include_problems)),
+        unread_includes=tuple(dict.fromkeys(instance.unread_includes)),
+        sections=tuple(instance.sections),
     ))
     model.listeners.extend(_listeners(instance))
 
@@ -744,3 +780,22 @@ def trusted_networks_setting(written: Setting[str] | None) -> Setting[tuple[IPNe
     if invalid is not None:
         origin += f" (invalid entry {invalid!r}: it and every later entry are ignored)"
     return Setting(networks, written.span, origin)
+
+
+# Dovecot's `protocol <name> { }` filter for a listener's protocol
+FILTER_PROTOCOL = {
+    MailProtocol.IMAP: "imap", MailProtocol.IMAPS: "imap", MailProtocol.POP3: "pop3", MailProtocol.POP3S: "pop3",
+    MailProtocol.SUBMISSION: "submission", MailProtocol.SUBMISSIONS: "submission",
+    MailProtocol.SIEVE: "sieve", MailProtocol.LMTP: "lmtp",
+}
+
+
+def setting_for(config: DovecotConfig, name: str, protocol: MailProtocol | None = None) -> Setting[str] | None:
+    """The value a login for `protocol` sees: its `protocol X { }` filter, else the top level.
+
+    None when neither is written and Dovecot's default is not one the builder records.
+    """
+    filtered = FILTER_PROTOCOL.get(protocol) if protocol is not None else None
+    if filtered is not None and f"protocol {filtered}/{name}" in config.settings:
+        return config.settings[f"protocol {filtered}/{name}"]
+    return config.settings.get(name)

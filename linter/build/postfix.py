@@ -13,16 +13,24 @@ Every value keeps the span of the line that decided it. Overrides that change no
 MPL504, never reported here.
 
 `expand()` and `effective_setting()` resolve `$name` references and built-in defaults for rules.
+
+Two economies, because a tree of many stacks holds many docker-mailserver containers: every
+container of one docker-mailserver release shares the same stock `Setting` objects and the same
+`-o` table of each stock service it leaves untouched (they are never changed after the build),
+and the Postfix parsers and stock tables are imported only when a Postfix or docker-mailserver
+input exists (rules import this module for `expand()` on every run).
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Iterator
 
 from mailproxy_lint.build import Model, Platform
-from mailproxy_lint.data import dms_postfix, postfix_defaults
+from mailproxy_lint.data import postfix_defaults
 from mailproxy_lint.model import (
     FileKind,
     Listener,
@@ -38,8 +46,11 @@ from mailproxy_lint.model import (
     Version,
 )
 from mailproxy_lint.parse import Parsed
-from mailproxy_lint.parse import postfix as syntax
-from mailproxy_lint.parse import user_patches as patches
+
+if TYPE_CHECKING:
+    from mailproxy_lint.data import dms_postfix
+    from mailproxy_lint.parse import postfix as syntax
+    from mailproxy_lint.parse import user_patches as patches
 
 DMS_PLATFORM = "docker-mailserver"
 DMS_KINDS = (FileKind.POSTFIX_MAIN, FileKind.DMS_POSTFIX_MASTER, FileKind.DMS_USER_PATCHES)
@@ -64,10 +75,17 @@ class _Service:
     extra_args: list[str] = field(default_factory=list)  # daemon arguments other than -o
     origin: str = ""
     cloned_from: _Service | None = None
+    shared_options: bool = False  # `options` is a stock table other containers share
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.name, self.type)
+
+    def own_options(self) -> dict[str, Setting[str]]:
+        """`options`, ready to edit: a shared stock table is copied first."""
+        if self.shared_options:
+            self.options, self.shared_options = dict(self.options), False
+        return self.options
 
 
 @dataclass
@@ -108,18 +126,27 @@ def build(parsed: list[Parsed], model: Model) -> None:
             dms_groups[key].append(item)
         elif source.kind in (FileKind.POSTFIX_MAIN, FileKind.POSTFIX_MASTER):
             plain[_directory(source)][source.kind] = item
-    instances = [_plain_instance(directory, files, model) for directory, files in sorted(plain.items())]
-    for platform in dms_platforms:
-        instances.append(_dms_instance(platform, dms_groups.pop(id(platform), []), model))
-    for directory, files in sorted((k, v) for k, v in dms_groups.items() if isinstance(k, str)):
-        instances.append(_dms_instance(None, files, model, directory))
-    for instance in instances:
+    found = False
+    for instance in _instances(plain, dms_groups, dms_platforms, model):
         config = _freeze(instance)
         model.postfix.append(config)
         clones = {s.name: s.cloned_from.name for s in instance.services if s.cloned_from is not None}
         model.listeners.extend(listeners(config, clones, instance.platform))
-    if instances:
+        found = True
+    if found:
         model.present.add(Product.POSTFIX)
+
+
+def _instances(plain: dict[str, dict[FileKind, Parsed]], dms_groups: dict[int | str, list[Parsed]],
+               dms_platforms: list[Platform], model: Model) -> Iterator[_Instance]:
+    """Plain instances by directory, then docker-mailserver containers, then docker-mailserver
+    override folders no container claims; one at a time (a tree may hold a thousand)."""
+    for directory, files in sorted(plain.items()):
+        yield _plain_instance(directory, files, model)
+    for platform in dms_platforms:
+        yield _dms_instance(platform, dms_groups.pop(id(platform), []), model)
+    for directory, files in sorted((k, v) for k, v in dms_groups.items() if isinstance(k, str)):
+        yield _dms_instance(None, files, model, directory)
 
 
 def _directory(source: SourceFile) -> str:
@@ -178,6 +205,8 @@ def _other_args(args: tuple[syntax.Word, ...]) -> list[str]:
 
 
 def _dms_instance(platform: Platform | None, files: list[Parsed], model: Model, directory: str | None = None) -> _Instance:
+    from mailproxy_lint.data import dms_postfix
+
     dms_version = platform.version.value if platform is not None and platform.version is not None else None
     line = dms_postfix.release(dms_version)
     host = platform.host if platform is not None else None
@@ -192,8 +221,8 @@ def _dms_instance(platform: Platform | None, files: list[Parsed], model: Model, 
     env = platform.env if platform is not None else {}
     _stock_main(instance, f"{stock} main.cf", env)
     amavis = dms_postfix.amavis_enabled(env["ENABLE_AMAVIS"].value if "ENABLE_AMAVIS" in env else None)
-    for stock_service in dms_postfix.master_services(dms_version, amavis):
-        instance.put(_from_stock(stock_service, stock_span, f"{stock} master.cf"))
+    for stock_service, options in _stock_services(dms_version, amavis, f"{stock} master.cf"):
+        instance.put(_from_stock(stock_service, options, stock_span, f"{stock} master.cf"))
     by_kind = {kind: [p for p in files if p.source.kind is kind] for kind in DMS_KINDS}
     for item in by_kind[FileKind.DMS_POSTFIX_MASTER]:
         _apply_override_file(instance, item.tree, f"{stock} master.cf")
@@ -230,8 +259,9 @@ def _stock_span(platform: Platform | None, files: list[Parsed]) -> Span:
 
 
 def _stock_main(instance: _Instance, origin: str, env: dict[str, Setting[str]]) -> None:
-    for name, value in dms_postfix.MAIN.items():
-        instance.main[name] = Setting(value, None, origin)
+    from mailproxy_lint.data import dms_postfix
+
+    instance.main.update(_stock_main_settings(origin))
     for variable, names in dms_postfix.ENV_TO_MAIN.items():
         if variable in env and env[variable].value.strip():
             setting = env[variable]
@@ -239,15 +269,32 @@ def _stock_main(instance: _Instance, origin: str, env: dict[str, Setting[str]]) 
                 instance.main[name] = Setting(setting.value.strip(), setting.span, f"docker-mailserver {variable}")
 
 
-def _from_stock(stock: dms_postfix.StockService, span: Span, origin: str) -> _Service:
-    service = _Service(
+@functools.cache
+def _stock_main_settings(origin: str) -> dict[str, Setting[str]]:
+    """The stock main.cf parameters as settings, made once per release line (never edited)."""
+    from mailproxy_lint.data import dms_postfix
+
+    return {name: Setting(value, None, origin) for name, value in dms_postfix.MAIN.items()}
+
+
+@functools.cache
+def _stock_services(dms_version: Version | None, amavis: bool, origin: str,
+                    ) -> tuple[tuple[dms_postfix.StockService, dict[str, Setting[str]]], ...]:
+    """The stock master.cf services of a release, each with its `-o` table, made once per
+    release (never edited: a container that changes one copies it first)."""
+    from mailproxy_lint.data import dms_postfix
+
+    return tuple((stock, {name: Setting(value, None, origin) for name, value in stock.options})
+                 for stock in dms_postfix.master_services(dms_version, amavis))
+
+
+def _from_stock(stock: dms_postfix.StockService, options: dict[str, Setting[str]], span: Span,
+                origin: str) -> _Service:
+    return _Service(
         stock.service, stock.type,
         (stock.private, stock.unprivileged, stock.chroot, stock.wakeup, stock.process_limit),
-        stock.command, span, origin=origin,
+        stock.command, span, options=options, origin=origin, shared_options=True,
     )
-    for name, value in stock.options:
-        service.options[name] = Setting(value, None, origin)
-    return service
 
 
 def _apply_override_file(instance: _Instance, tree: syntax.OverrideFile, stock: str) -> None:
@@ -269,12 +316,14 @@ def _set_option(instance: _Instance, service_name: str, type_: str, parameter: s
         ))
         return
     if value is None:
-        service.options.pop(parameter, None)
+        service.own_options().pop(parameter, None)
     else:
-        service.options[parameter] = Setting(value, span, origin)
+        service.own_options()[parameter] = Setting(value, span, origin)
 
 
 def _apply_user_patches(instance: _Instance, tree: patches.UserPatches) -> None:
+    from mailproxy_lint.parse import user_patches as patches
+
     where = "master.cf at that point of user-patches.sh"
     for command in tree.commands:
         if isinstance(command, patches.MainEdit):
@@ -293,6 +342,8 @@ def _apply_user_patches(instance: _Instance, tree: patches.UserPatches) -> None:
 
 
 def _edit_service(instance: _Instance, command: patches.ServiceEdit) -> None:
+    from mailproxy_lint.parse import postfix as syntax
+
     if command.action != "set":  # -MX removes the entry, -M# comments it out: both disable it
         instance.services = [s for s in instance.services if s.key != (command.service, command.type)]
         return
@@ -305,6 +356,8 @@ def _edit_service(instance: _Instance, command: patches.ServiceEdit) -> None:
 
 
 def _clone_service(instance: _Instance, command: patches.ServiceClone) -> None:
+    from mailproxy_lint.parse import postfix as syntax
+
     source = instance.service(command.service, command.type)
     if source is None:  # postconf -M prints nothing (a warning), so nothing is appended
         instance.unapplied.append(Setting(
@@ -356,8 +409,9 @@ def _apply_sed(line: str, substitutions: tuple[patches.SedSubstitution, ...]) ->
 
 
 def _freeze(instance: _Instance) -> PostfixConfig:
+    # the option tables are handed over, not copied: the instance is dropped after this
     services = tuple(
-        PostfixService(s.name, s.type, s.command, s.span, dict(s.options), s.origin) for s in instance.services
+        PostfixService(s.name, s.type, s.command, s.span, s.options, s.origin) for s in instance.services
     )
     return PostfixConfig(
         id=instance.id, main=dict(instance.main), services=services, version=instance.version,

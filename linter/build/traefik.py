@@ -15,6 +15,8 @@ labels. This builder adds what Traefik reads from files (facts-traefik §3-§5, 
 * Kubernetes manifests (FileKind.KUBERNETES) -> `IngressRouteTCP` routes (both API groups)
   whose services are Kubernetes `Service`s: a named port is resolved through the Service
   manifest to its `targetPort`; a name the Service lacks is recorded in `Route.unresolved`.
+  Every `v1` Service is also kept as a `KubeService` (type, ports, nodePorts, selector), since
+  a LoadBalancer or NodePort Service exposes its ports outside the cluster.
 
 Names are qualified the way Traefik qualifies them: a file-provider object is `name@file`, a
 reference without `@` gets its own provider appended (so a label `service=smtp` does not reach
@@ -23,8 +25,19 @@ gets the transport's PROXY setting: from v3.5.2 the transport's `proxyProtocol` 
 load balancer's even when it defines none (TK05). A transport defined outside the scanned files
 leaves the server's PROXY header unknown (`proxy_unknown`).
 
-Not modelled: TOML static/dynamic files, UDP, middlewares, TLS options, `weighted` services,
-Helm `expose`/`exposedPort` (published ports), Kubernetes namespaces beyond name matching.
+Helm entrypoints carry the Service port the chart publishes (`exposedPort`, defaulting to
+`port`, only when `expose` puts the port in a Service); entrypoints carry a written
+`readTimeout`; routes carry rule forms only v2 reads and their CRD API group; servers carry a
+written `loadBalancer.proxyProtocol` (deprecated from v3.5.2) even when a transport replaces it.
+
+Static and dynamic files are read the same in TOML (`traefik.toml`, `[tcp.routers.x]`) and YAML:
+both parsers give the same node classes. A static file whose file provider names the file itself
+(`[providers.file] filename = "traefik.toml"`, or a template such as Traefik's own test fixtures
+use) is also read as a dynamic file; otherwise its dynamic sections are ignored, as Traefik
+ignores unknown top-level keys of a static file.
+
+Not modelled: UDP, middlewares, TLS options, `weighted` services,
+Kubernetes namespaces beyond name matching.
 """
 from __future__ import annotations
 
@@ -32,21 +45,25 @@ import dataclasses
 import re
 
 from mailproxy_lint.build import Model
+from mailproxy_lint.data.versions import identify
 from mailproxy_lint.model import (
     Entrypoint,
     FileKind,
+    KubeService,
     Product,
     ProxyHeader,
     ProxyTls,
     Route,
+    ServicePort,
     Setting,
     SourceFile,
+    Span,
     Upstream,
     UpstreamServer,
     Version,
 )
 from mailproxy_lint.parse import Parsed
-from mailproxy_lint.parse.traefik_rule import parse_rule, sni_domain
+from mailproxy_lint.parse.traefik_rule import matchers, parse_rule, sni_domain
 from mailproxy_lint.parse.yamlfile import YamlMap, YamlNode, YamlScalar, YamlSeq, text_of
 
 TRAEFIK = Product.TRAEFIK
@@ -54,6 +71,8 @@ INTERNAL_ENTRYPOINT = "traefik"
 # from v3.5.2 a serversTransport's proxyProtocol replaces the load balancer's (facts-traefik §4.3)
 TRANSPORT_DECIDES_PROXY = Version((3, 5, 2))
 CRD_GROUPS = ("traefik.io/", "traefik.containo.us/")
+# origin of a Helm Service port nobody wrote: the chart's `default $config.port $config.exposedPort`
+HELM_DEFAULTED_EXPOSED_PORT = "Helm chart: without exposedPort the Service publishes `port`"
 ROUTED_TCP_IDLE = Setting(None, origin="Traefik keeps routed TCP connections open")
 _ADDRESS = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*):(?P<port>\d+)(?:/(?P<proto>[A-Za-z]+))?")
 
@@ -67,16 +86,20 @@ def build(parsed: list[Parsed], model: Model) -> None:
     defaults = _defaults(model, as_default)
     _fill_defaulted_routes(model, defaults)
     for item in parsed:
-        if item.source.kind is FileKind.TRAEFIK_DYNAMIC and isinstance(item.tree.root, YamlMap):
+        if item.source.kind in (FileKind.TRAEFIK_DYNAMIC, FileKind.TRAEFIK_STATIC) and isinstance(
+                item.tree.root, YamlMap) and (item.source.kind is FileKind.TRAEFIK_DYNAMIC
+                                              or provides_itself(item.tree.root, item.source)):
             _File(item.source, model, defaults).read(item.tree.root, transports)
     k8s = [doc.root for item in parsed if item.source.kind is FileKind.KUBERNETES
            for doc in item.tree.documents if isinstance(doc.root, YamlMap)]
     k8s_sources = [item.source for item in parsed if item.source.kind is FileKind.KUBERNETES
                    for doc in item.tree.documents if isinstance(doc.root, YamlMap)]
     services = _k8s_services(k8s)
+    model.kube_services.extend(s for root, source in zip(k8s, k8s_sources) if (s := _kube_service(root, source)))
     for root, source in zip(k8s, k8s_sources):
         if _is_ingressroutetcp(root):
             _ingressroutetcp(root, source, model, defaults, services)
+    _record_label_proxy_protocol(model)
     _apply_transports(model, transports)
 
 
@@ -96,6 +119,21 @@ def _static(root: YamlMap, source: SourceFile, model: Model, as_default: list[st
         for name, key, node in root.get("ports").items():  # type: ignore[union-attr]
             if isinstance(node, YamlMap) and node.get("port") is not None:
                 _static_entrypoint(name, key, node, source, model, as_default, helm=True)
+        _helm_image_version(root, source, model)
+
+
+def _helm_image_version(root: YamlMap, source: SourceFile, model: Model) -> None:
+    """Helm values `image.tag`: the Traefik release the chart deploys (floating tags as for images)."""
+    image = root.get("image")
+    tag = image.get("tag") if isinstance(image, YamlMap) else None
+    if not isinstance(tag, YamlScalar) or not tag.as_text().strip() or (None, TRAEFIK) in model.versions:
+        return
+    info = identify(f"traefik:{tag.as_text().strip()}")
+    found = info.versions.get(TRAEFIK) if info is not None else None
+    if found is not None:
+        version, how = found
+        model.versions[(None, TRAEFIK)] = Setting(version, tag.span(source.path),
+                                                  how.replace("image traefik:", "Helm values image.tag ", 1))
 
 
 def _static_entrypoint(name: str, key: YamlNode, node: YamlMap, source: SourceFile, model: Model,
@@ -121,7 +159,51 @@ def _static_entrypoint(name: str, key: YamlNode, node: YamlMap, source: SourceFi
     if _truthy(node.get_ci("asDefault")):
         as_default.append(name)
     accepts = _accepts_proxy(node.get_ci("proxyProtocol"), path)
-    model.entrypoints.append(Entrypoint(TRAEFIK, name, port, address, span, accepts_proxy=accepts))
+    model.entrypoints.append(Entrypoint(TRAEFIK, name, port, address, span, accepts_proxy=accepts,
+                                        read_timeout=_read_timeout(node, path),
+                                        exposed_port=_helm_exposed_port(node, port, path) if helm else None))
+
+
+def _read_timeout(node: YamlMap, path: str) -> Setting[float] | None:
+    """`transport.respondingTimeouts.readTimeout` of an entrypoint (or Helm port), when written."""
+    transport = node.get_ci("transport")
+    timeouts = transport.get_ci("respondingTimeouts") if isinstance(transport, YamlMap) else None
+    written = timeouts.get_ci("readTimeout") if isinstance(timeouts, YamlMap) else None
+    seconds = go_duration_seconds(text_of(written) or "") if isinstance(written, YamlScalar) else None
+    if seconds is None:
+        return None
+    return Setting(seconds, written.span(path), "entrypoint transport.respondingTimeouts.readTimeout")  # type: ignore[union-attr]
+
+
+def _helm_exposed_port(node: YamlMap, port: int, path: str) -> Setting[int] | None:
+    """The Service port the chart renders for a `ports.<name>` entry (§5.3), None when in no Service.
+
+    `expose` is a map of Service names to booleans (chart v27 and later) or a boolean (older
+    charts); a port without it is in no Service. `exposedPort` defaults to `port`.
+    """
+    expose = node.get("expose")
+    exposed = _truthy(expose) or (isinstance(expose, YamlMap) and any(
+        _truthy(value) for _, _, value in expose.items()))
+    if not exposed:
+        return None
+    written = node.get("exposedPort")
+    if isinstance(written, YamlScalar) and (text_of(written) or "").isdigit():
+        return Setting(int(text_of(written)), written.span(path), "Helm ports exposedPort")  # type: ignore[arg-type]
+    return Setting(port, node.get("port").span(path), HELM_DEFAULTED_EXPOSED_PORT)  # type: ignore[union-attr]
+
+
+_GO_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_DURATION_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def go_duration_seconds(text: str) -> float | None:
+    """Seconds for a Traefik duration: a Go duration (`1m30s`, `600s`) or a bare integer (seconds)."""
+    text = text.strip().strip('"')
+    if re.fullmatch(r"\d+", text):
+        return float(text)
+    if not re.fullmatch(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+", text):
+        return None
+    return sum(float(number) * _GO_DURATION_UNITS[unit] for number, unit in _GO_DURATION_TERM.findall(text))
 
 
 def _accepts_proxy(node: YamlNode | None, path: str) -> Setting[ProxyHeader]:
@@ -139,6 +221,17 @@ def _accepts_proxy(node: YamlNode | None, path: str) -> Setting[ProxyHeader]:
 
 def _truthy(node: YamlNode | None) -> bool:
     return isinstance(node, YamlScalar) and node.as_text().lower() == "true"
+
+
+def provides_itself(root: YamlMap, source: SourceFile) -> bool:
+    """True when the static file's file provider reads this same file (`filename` names it or is a
+    `{{ }}` template that cannot be resolved, as in Traefik's integration fixtures)."""
+    providers = root.get_ci("providers")
+    provider = providers.get_ci("file") if isinstance(providers, YamlMap) else None
+    filename = text_of(provider.get_ci("filename")) if isinstance(provider, YamlMap) else None
+    if not filename:
+        return False
+    return "{{" in filename or filename.replace("\\", "/").rsplit("/", 1)[-1] == source.path.rsplit("/", 1)[-1]
 
 
 def _defaults(model: Model, as_default: list[str]) -> tuple[str, ...]:
@@ -170,6 +263,28 @@ def qualify(name: str, provider: str) -> str:
     if "@" not in name:
         return name if provider == "docker" else f"{name}@{provider}"
     return name.removesuffix("@docker")
+
+
+def v2_rule_forms(tree, path: str, line: int, column: int, rule_syntax: str | None = None) -> tuple[Setting[str], ...]:
+    """Matchers written with several arguments (`HostSNI(`a`, `b`)`), each at its name.
+
+    Traefik v2 reads them; v3 takes exactly one argument per matcher and disables the router
+    (`unexpected number of parameters; got 2, expected 1`) unless it sets `ruleSyntax: v2`,
+    in which case nothing is recorded (facts-traefik §2.1, §2.2). `line`/`column`: where the
+    rule text starts in the file (matcher positions are relative to the rule).
+    """
+    if (rule_syntax or "").strip().lower() == "v2":
+        return ()
+    found = []
+    for matcher in matchers(tree):
+        if matcher.canonical is not None and len(matcher.arguments) > 1:
+            row = line + matcher.line - 1
+            col = matcher.column + (column - 1 if matcher.line == 1 else 0)
+            span = Span(path, row, col, row, col + len(matcher.name))
+            written = ", ".join(f"`{a.value}`" for a in matcher.arguments)
+            found.append(Setting(f"{matcher.name}({written})", span,
+                                 f"{matcher.canonical} with {len(matcher.arguments)} arguments"))
+    return tuple(found)
 
 
 class _File:
@@ -213,8 +328,10 @@ class _File:
         service = node.get_ci("service")
         upstream = qualify(text_of(service), "file") if layer == "tcp" and text_of(service) else None
         domain = sni_domain(tree) if layer == "tcp" else None
+        syntax = text_of(node.get_ci("ruleSyntax"))
         self.model.routes.append(Route(
             TRAEFIK, name, names or self.defaults, upstream, rule.span(self.path),
+            v2_rule_forms=v2_rule_forms(tree, self.path, line, column, syntax),
             tls=_route_tls(node.get_ci("tls"), layer, self.path),
             sni=Setting(domain, rule.span(self.path), "HostSNI in the router rule") if domain is not None else None,
             layer=Setting(layer, key.span(self.path), f"Traefik {layer} router (file provider)"),
@@ -247,6 +364,7 @@ class _File:
                 (address or item).span(self.path), send,
                 Setting(_truthy(tls), tls.span(self.path), "servers[].tls") if tls is not None else Setting(False),
                 transport=transport, proxy_unknown=transport is not None,
+                lb_proxy_protocol=send if proxy is not None else None,
             ))
         return Upstream(TRAEFIK, qualified, tuple(servers), node.span(self.path))
 
@@ -318,6 +436,36 @@ def _k8s_services(roots: list[YamlMap]) -> dict[str, YamlMap]:
     return found
 
 
+def _kube_service(root: YamlMap, source: SourceFile) -> KubeService | None:
+    """A `v1` Service manifest as the model keeps it: type (default ClusterIP), ports, selector."""
+    if text_of(root.get("kind")) != "Service" or (text_of(root.get("apiVersion")) or "") != "v1":
+        return None
+    path = source.path
+    metadata, spec = root.get("metadata"), root.get("spec")
+    name = text_of(metadata.get("name")) if isinstance(metadata, YamlMap) else None
+    if not name:
+        return None
+    namespace = text_of(metadata.get("namespace"))  # type: ignore[union-attr]
+    spec = spec if isinstance(spec, YamlMap) else None
+    type_node = spec.get("type") if spec is not None else None
+    service_type = Setting(text_of(type_node), type_node.span(path), "Service spec.type") if text_of(type_node) \
+        else Setting("ClusterIP", root.get("kind").span(path), "Kubernetes default Service type")  # type: ignore[union-attr]
+    ports = []
+    for entry in _items(spec.get("ports") if spec is not None else None):
+        target = text_of(entry.get("targetPort"))
+        ports.append(ServicePort(
+            text_of(entry.get("name")), _number(text_of(entry.get("port"))),
+            _number(target) if target and target.isdigit() else target, _number(text_of(entry.get("nodePort"))),
+            (text_of(entry.get("protocol")) or "TCP").upper(), entry.span(path)))
+    selector = spec.get("selector") if spec is not None else None
+    labels = {k: text_of(v) or "" for k, _, v in selector.items()} if isinstance(selector, YamlMap) else {}
+    return KubeService(name, namespace, service_type, tuple(ports), root.get("kind").span(path), labels)  # type: ignore[union-attr]
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
 def _is_ingressroutetcp(root: YamlMap) -> bool:
     return text_of(root.get("kind")) == "IngressRouteTCP" and (text_of(root.get("apiVersion")) or "").startswith(CRD_GROUPS)
 
@@ -333,6 +481,9 @@ def _ingressroutetcp(root: YamlMap, source: SourceFile, model: Model, defaults: 
     eps_node = spec.get("entryPoints")
     names = tuple(s.as_text() for s in _scalars(eps_node) if s.as_text())
     tls = _crd_tls(spec.get("tls"), path)
+    api_version = root.get("apiVersion")
+    group = Setting((text_of(api_version) or "").split("/", 1)[0], api_version.span(path),  # type: ignore[union-attr]
+                    "IngressRouteTCP apiVersion")
     routes = _items(spec.get("routes"))
     for index, route_node in enumerate(routes):
         match = route_node.get("match")
@@ -353,6 +504,7 @@ def _ingressroutetcp(root: YamlMap, source: SourceFile, model: Model, defaults: 
         model.upstreams.append(Upstream(TRAEFIK, route_name, tuple(servers), route_node.span(path)))
         model.routes.append(Route(
             TRAEFIK, route_name, names or defaults, route_name, match.span(path), tls=tls,
+            api_group=group, v2_rule_forms=v2_rule_forms(tree, path, line, column, text_of(route_node.get("syntax"))),
             sni=Setting(domain, match.span(path), "HostSNI in the route match") if domain is not None else None,
             layer=Setting("tcp", root.get("kind").span(path), "Traefik IngressRouteTCP"),  # type: ignore[union-attr]
             idle_timeout=ROUTED_TCP_IDLE, entrypoints_defaulted=eps_node is None,
@@ -393,6 +545,7 @@ def _crd_server(item: YamlMap, upstream: str, services: dict[str, YamlMap],
         (port_node or item).span(path), send,
         Setting(_truthy(tls), tls.span(path), "services[].tls") if tls is not None else Setting(False),
         transport=transport, proxy_unknown=transport is not None,
+        lb_proxy_protocol=send if proxy is not None else None,
     )
     return server, unresolved
 
@@ -417,6 +570,28 @@ def _resolve_port(service_name: str, port: str, manifest: YamlMap | None) -> tup
 # --------------------------------------------------------------------------------------------
 # serversTransport precedence (TK05)
 # --------------------------------------------------------------------------------------------
+
+
+def _record_label_proxy_protocol(model: Model) -> None:
+    """Label-built servers: a written PROXY setting that sends came from `loadbalancer.proxyprotocol`.
+
+    Compose decodes labels before this builder runs; the only written, sending PROXY setting a
+    label server can carry is the load balancer's, which a transport may later replace.
+    """
+    for index, upstream in enumerate(model.upstreams):
+        if upstream.product is not TRAEFIK:
+            continue
+        servers = tuple(
+            dataclasses.replace(server, lb_proxy_protocol=server.send_proxy)
+            if server.lb_proxy_protocol is None and server.send_proxy.span is not None
+            and server.send_proxy.value.sends and _in_compose(model, server.send_proxy.span)
+            else server
+            for server in upstream.servers)
+        model.upstreams[index] = dataclasses.replace(upstream, servers=servers)
+
+
+def _in_compose(model: Model, span: Span) -> bool:
+    return any(f.path == span.path and f.kind is FileKind.COMPOSE for f in model.files)
 
 
 def _apply_transports(model: Model, transports: dict[str, Setting[ProxyHeader]]) -> None:

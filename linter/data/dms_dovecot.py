@@ -78,6 +78,11 @@ def enabled_protocols(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(protocols)
 
 
+# Ports DMS opens only when an environment flag turns them on (off by default): POP3 and POP3S
+# with ENABLE_POP3=1, ManageSieve with ENABLE_MANAGESIEVE=1.
+OPT_IN_PORTS = frozenset({110, 995, 4190})
+
+
 def listen_for(env: Mapping[str, str]) -> str | None:
     """The `listen` value DMS writes for `DOVECOT_INET_PROTOCOLS`, or None for Dovecot's default."""
     return _LISTEN_BY_INET_PROTOCOLS.get(env.get("DOVECOT_INET_PROTOCOLS", "all").strip())

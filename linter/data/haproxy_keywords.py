@@ -126,3 +126,13 @@ BIND_OPTIONS_WITH_VALUE = frozenset({
     "user", "verify", "quic-cc-algo", "quic-socket", "shards", "idle-ping", "guid-prefix",
     "default-crt", "ktls",
 })
+
+# `.if`/`.elif` predicates (cond_predicates in src/cfgcond.c, 2.4 to 3.5-dev) with their
+# (minimum, maximum) argument counts. A name missing in an older HAProxy is still accepted: the
+# linter does not know which version reads the file.
+CONDITION_PREDICATES: dict[str, tuple[int, int]] = {
+    "defined": (1, 1), "feature": (1, 1), "streq": (2, 2), "strneq": (2, 2), "strstr": (2, 2),
+    "version_atleast": (1, 1), "version_before": (1, 1), "openssl_version_atleast": (1, 1),
+    "openssl_version_before": (1, 1), "ssllib_name_startswith": (1, 1), "enabled": (1, 1),
+    "awslc_api_atleast": (1, 1), "awslc_api_before": (1, 1), "fips_mode": (0, 0),
+}
