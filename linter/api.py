@@ -5,6 +5,10 @@ A rule is a function decorated with `@rule(id, name, severity, summary=...)`. It
 with the sections "Why it matters", "Bad", "Good" and "Fix" (shown by `--explain`, the docs and
 SARIF). The loader collects every `Rule` from the modules of `mailproxy_lint.rules`; nothing is
 registered globally.
+
+A rule may declare options (`options=(Option("name", default, "help"),)`); users set them in the
+configuration file and the rule reads them with `ctx.option("name")`, which falls back to the
+declared default. The option's type is the default's type (`duration` options take "2m" too).
 """
 from __future__ import annotations
 
@@ -47,10 +51,60 @@ class Finding:
     related: tuple[Related, ...] = ()
 
     def sort_key(self):
-        return (self.span.path, self.span.line, self.span.column, self.rule_id, self.message)
+        # every field, so two findings that differ only in their related locations still sort
+        # the same way on every run
+        related = tuple((r.span.path, r.span.line, r.span.column, r.message) for r in self.related)
+        return (self.span.path, self.span.line, self.span.column, self.rule_id, self.message, related)
 
 
 DOC_SECTIONS = ("Why it matters", "Bad", "Good", "Fix")
+
+
+@dataclass(frozen=True)
+class Option:
+    """A setting a rule lets users change, with its default and type.
+
+    `kind` is "bool", "int", "float", "str" or "duration" (seconds, written as a number or as
+    "90s", "2m", "1h"); by default it is the type of `default`.
+    """
+
+    name: str
+    default: Any
+    help: str
+    kind: str = ""
+
+    def __post_init__(self):
+        if not self.kind:
+            object.__setattr__(self, "kind", type(self.default).__name__)
+        if self.kind not in OPTION_KINDS:
+            raise ValueError(f"option {self.name!r}: unsupported kind {self.kind!r}")
+
+    def convert(self, value: Any) -> Any:
+        """The value as the rule wants it; ValueError (saying what is expected) when it is not one."""
+        if self.kind == "bool" and isinstance(value, bool):
+            return value
+        if self.kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if self.kind in ("float", "duration") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if self.kind == "str" and isinstance(value, str):
+            return value
+        if self.kind == "duration" and isinstance(value, str):
+            from mailproxy_lint.units import dovecot_seconds
+
+            seconds = dovecot_seconds(value)
+            if seconds is not None:
+                return seconds
+        raise ValueError(f"expected {OPTION_KINDS[self.kind]}, got {value!r}")
+
+
+OPTION_KINDS = {
+    "bool": "true or false",
+    "int": "a whole number",
+    "float": "a number",
+    "str": "a string",
+    "duration": 'a duration such as "2m" or a number of seconds',
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +118,13 @@ class Rule:
     # GitHub code scanning treats a rule with a security-severity as a security rule
     security_severity: float | None = None
     facts: tuple[str, ...] = ()  # entries of the facts catalog behind the rule (PP01, TR03, ...)
+    options: tuple[Option, ...] = ()
+    # A late rule runs after all others and reviews their findings (`Context.review`): the
+    # suppression rules, which judge the inline suppressions against what was found.
+    late: bool = False
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
 
     @property
     def doc(self) -> str:
@@ -84,25 +145,35 @@ class Rule:
 
 
 def rule(rule_id: str, name: str, severity: Severity, *, summary: str, tags: tuple[str, ...] = (),
-         security_severity: float | None = None, facts: tuple[str, ...] = ()):
+         security_severity: float | None = None, facts: tuple[str, ...] = (), options: tuple[Option, ...] = (),
+         late: bool = False):
     """Turn a check function into a `Rule` (the module-level name then holds the Rule)."""
 
     def wrap(fn: Callable[[Context], Iterable[Finding]]) -> Rule:
-        return Rule(rule_id, name, severity, summary, fn, tags, security_severity, facts)
+        return Rule(rule_id, name, severity, summary, fn, tags, security_severity, facts, tuple(options), late)
 
     return wrap
 
 
 @dataclass
 class Context:
-    """What a rule sees: the whole deployment, its own metadata, and its options."""
+    """What a rule sees: the whole deployment, its own metadata, and its options.
+
+    `review` is given to late rules only: the engine's judgement of the inline suppressions
+    (`suppressions.Review`) after every other rule ran.
+    """
 
     model: Deployment
     rule: Rule
     options: dict[str, Any] = field(default_factory=dict)
+    review: Any = None
 
-    def option(self, name: str, default: Any) -> Any:
-        return self.options.get(name, default)
+    def option(self, name: str, default: Any = None) -> Any:
+        """The configured value of an option, else its declared default (else `default`)."""
+        if name in self.options:
+            return self.options[name]
+        declared = self.rule.option(name)
+        return declared.default if declared is not None else default
 
     def finding(self, span: Span, message: str, *, related: Iterable[tuple[Span | None, str]] = (),
                 severity: Severity | None = None) -> Finding:

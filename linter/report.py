@@ -30,6 +30,10 @@ def write_text(result: RunResult, out: TextIO, colour: bool = False) -> None:
         for related in finding.related:
             line = f"    related: {related.span} {related.message}"
             out.write(f"{_DIM}{line}{_RESET}\n" if colour else f"{line}\n")
+    if result.include_suppressed:
+        for hidden in result.suppressed:
+            f = hidden.finding
+            out.write(f"{f.span}: {f.rule_id} [{f.severity}] {f.message} [suppressed: {hidden.justification}]\n")
     out.write(summary(result) + "\n")
 
 
@@ -39,6 +43,11 @@ def summary(result: RunResult) -> str:
         counts[finding.severity] += 1
     files = len(result.files)
     checked = f"{files} file{'s' if files != 1 else ''} checked"
+    # findings left out on purpose are counted, so a clean report never hides that they exist
+    left_out = [f"{n} {what}" for n, what in ((len(result.suppressed), "suppressed inline"),
+                                              (result.baselined, "baselined")) if n]
+    if left_out:
+        checked += "; " + ", ".join(left_out)
     if not result.findings:
         return f"No problems found ({checked})."
     parts = [f"{counts[sev]} {sev}{'s' if counts[sev] != 1 else ''}" for sev in reversed(Severity) if counts[sev]]
@@ -72,7 +81,13 @@ def write_json(result: RunResult, out: TextIO, colour: bool = False) -> None:
         "files": result.files,
         "findings": [finding_to_dict(f) for f in result.findings],
         "summary": {str(sev): sum(1 for f in result.findings if f.severity is sev) for sev in Severity},
+        "config": result.config,
+        "suppressed": len(result.suppressed),
+        "baselined": result.baselined,
     }
+    if result.include_suppressed:
+        document["suppressed_findings"] = [
+            {**finding_to_dict(s.finding), "justification": s.justification} for s in result.suppressed]
     json.dump(document, out, indent=2)
     out.write("\n")
 

@@ -19,7 +19,6 @@ What GitHub needs and why it is done this way (see docs/ and the SARIF spec):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -65,7 +64,9 @@ def build_log(result: RunResult, cwd: Path):
     rule_index = {r.id: i for i, r in enumerate(rules)}
     texts = _file_texts(result)
     findings = sorted(result.findings, key=Finding.sort_key)
-    fingerprints = _fingerprints(findings, texts)
+    # suppressed findings only with --include-suppressed: GitHub shows them as open alerts
+    hidden = sorted(result.suppressed, key=lambda s: s.finding.sort_key()) if result.include_suppressed else []
+    fingerprints = _fingerprints(findings + [s.finding for s in hidden], texts)
     run = om.Run(
         tool=om.Tool(driver=om.ToolComponent(
             name=TOOL_NAME,
@@ -81,6 +82,9 @@ def build_log(result: RunResult, cwd: Path):
         results=[
             _result(f, rule_index[f.rule_id], fp, texts, cwd)
             for f, fp in zip(findings, fingerprints)
+        ] + [
+            _suppressed_result(s, rule_index[s.finding.rule_id], fp, texts, cwd)
+            for s, fp in zip(hidden, fingerprints[len(findings):])
         ],
     )
     return om.SarifLog(runs=[run], version="2.1.0", schema_uri=SCHEMA_URI)
@@ -94,7 +98,7 @@ def _rules_for(result: RunResult) -> list:
     """
     rules: list = list(result.rules)
     known = {r.id for r in rules}
-    for finding in result.findings:
+    for finding in result.findings + [s.finding for s in result.suppressed]:
         if finding.rule_id not in known:
             known.add(finding.rule_id)
             rules.append(_BareRule(finding))
@@ -174,6 +178,15 @@ def _result(finding: Finding, rule_index: int, fingerprint: str, texts: dict[str
         related_locations=related or None,
         partial_fingerprints={FINGERPRINT_KEY: fingerprint},
     )
+
+
+def _suppressed_result(hidden, rule_index: int, fingerprint: str, texts: dict[str, str], cwd: Path):
+    """A result an inline comment suppressed, marked as such with the comment's reason."""
+    import sarif_om as om
+
+    result = _result(hidden.finding, rule_index, fingerprint, texts, cwd)
+    result.suppressions = [om.Suppression(kind="inSource", justification=hidden.justification)]
+    return result
 
 
 def _message_text(finding: Finding) -> str:
@@ -261,20 +274,10 @@ def _line(text: str | None, number: int) -> str:
 
 
 def _fingerprints(findings: list[Finding], texts: dict[str, str]) -> list[str]:
-    """One `hash:n` per finding: rule id + path + the reported line's text, not its number.
+    """Content fingerprints, computed as for baselines (`baseline.fingerprints`)."""
+    from mailproxy_lint.baseline import fingerprints
 
-    Whitespace is normalised so re-indenting does not reopen an alert. `n` counts identical
-    hashes in output order, keeping two findings on identical lines apart.
-    """
-    seen: dict[str, int] = {}
-    prints = []
-    for finding in findings:
-        line = " ".join(_line(texts.get(finding.span.path), finding.span.line).split())
-        key = "\0".join((finding.rule_id, finding.span.path, line))
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
-        seen[digest] = seen.get(digest, 0) + 1
-        prints.append(f"{digest}:{seen[digest]}")
-    return prints
+    return fingerprints(findings, texts)
 
 
 # --------------------------------------------------------------------------------------------

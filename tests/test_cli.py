@@ -124,3 +124,62 @@ def test_unreadable_directory_is_a_usage_error(tmp_path):
         assert proc.returncode == 2 and "not readable" in proc.stderr
     finally:
         locked.chmod(0o755)
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration file, suppressions and baseline on the command line
+# --------------------------------------------------------------------------------------------
+
+# the `short_idle` fixture (conftest.py): a project whose one finding is MPL401 at haproxy/haproxy.cfg:7
+
+
+def test_configuration_is_found_upwards_and_named_when_verbose(short_idle, monkeypatch, capsys):
+    (short_idle / "pyproject.toml").write_text('[tool.mailproxy-lint]\nignore = ["MPL401"]\n')
+    monkeypatch.chdir(short_idle / "haproxy")
+    assert main(["-v", "."]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"mailproxy-lint: configuration: {short_idle / 'pyproject.toml'}\n"
+    assert main(["--format", "json", "."]) == 0
+    assert json.loads(capsys.readouterr().out)["config"] == str(short_idle / "pyproject.toml")
+    assert main(["--isolated", "-v", "."]) == 1
+    assert capsys.readouterr().err == "mailproxy-lint: configuration: none (defaults)\n"
+
+
+def test_config_option_names_the_file(short_idle, capsys):
+    (short_idle / ".mailproxy-lint.toml").write_text('ignore = ["MPL401"]\n')
+    (short_idle / "strict.toml").write_text('select = ["MPL401"]\n')
+    assert main(["."]) == 0
+    assert main(["--config", "strict.toml", "."]) == 1
+    capsys.readouterr()
+    assert main(["--config", "missing.toml", "."]) == 2
+    assert capsys.readouterr().err == "mailproxy-lint: missing.toml: no such configuration file\n"
+
+
+def test_severity_override_changes_the_exit_status(short_idle, capsys):
+    assert main(["--fail-on", "error", "."]) == 1
+    (short_idle / ".mailproxy-lint.toml").write_text('[severity]\nidle-timeout-too-short = "warning"\n')
+    assert main(["--fail-on", "error", "."]) == 0
+    assert " MPL401 [warning] " in capsys.readouterr().out
+    assert main(["--fail-on", "warning", "."]) == 1
+
+
+def test_command_line_selection_wins_over_the_file(short_idle, capsys):
+    (short_idle / ".mailproxy-lint.toml").write_text('select = ["MPL2"]\n')
+    assert main(["."]) == 0
+    assert main(["--extend-select", "MPL401", "."]) == 1
+    assert main(["--select", "MPL4", "."]) == 1
+
+
+def test_configuration_error_is_one_line_and_exit_2(short_idle):
+    (short_idle / ".mailproxy-lint.toml").write_text('select = ["MPL401"]\n\n[severity]\nMPL401 = "loud"\n')
+    proc = cli(".", cwd=short_idle)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == ('mailproxy-lint: .mailproxy-lint.toml:4: severity.MPL401: expected one of error, warning, '
+                           "note, got a string ('loud')\n")
+
+
+def test_explain_lists_rule_options(capsys):
+    assert main(["--explain", "MPL401"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("\n## Options\nassumed-idle-interval (duration, default 2m): IDLE keepalive interval "
+                        "assumed when the IMAP server's own config is not scanned\n")
