@@ -1,8 +1,9 @@
-"""MPL104, MPL502, MPL504, MPL506: how Postfix (and Dovecot) services are wired on one host.
+"""MPL104, MPL502, MPL504, MPL505, MPL506: how Postfix (and Dovecot) services are wired on one host.
 
 These rules read one mail server's own settings: which PROXY parameter each master.cf service
 sets, what main.cf sets for everyone, which docker-mailserver override lines changed nothing,
-and which listeners want the same address and port.
+which listeners want the same address and port, and whether Postfix runs the address family
+the proxy writes into PROXY headers.
 """
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ import ipaddress
 import re
 from collections import defaultdict
 
-from mailproxy_lint.api import Context, Listener, PostfixConfig, PostfixService, Product, Severity, Setting, rule
+from mailproxy_lint.api import (
+    Context,
+    Entrypoint,
+    Listener,
+    PostfixConfig,
+    PostfixService,
+    Product,
+    Setting,
+    Severity,
+    rule,
+)
 from mailproxy_lint.build.postfix import effective_setting, expand, inet_address
 
 PROXY_PARAMETERS = {"postscreen": "postscreen_upstream_proxy_protocol", "smtpd": "smtpd_upstream_proxy_protocol"}
@@ -429,3 +440,110 @@ def _collision(ctx: Context, port: int, new: Listener, old: Listener):
         f"{outcome}. Move this one to a free port",
         related=[(old.span, f"{old.describe()} already listens here")],
     )
+
+
+# --------------------------------------------------------------------------------------------
+# MPL505
+# --------------------------------------------------------------------------------------------
+
+
+def _ipv4_only(config: PostfixConfig) -> Setting[str] | None:
+    """The `inet_protocols` setting when it leaves Postfix without IPv6."""
+    setting = effective_setting(config, None, "inet_protocols")
+    words = {w for w in re.split(r"[\s,]+", expand(config, setting.value).lower()) if w}
+    return setting if words == {"ipv4"} else None
+
+
+def _listens_ipv6(entrypoint: Entrypoint) -> bool:
+    """The proxy's socket takes IPv6 clients: Traefik's `:port` is dual-stack, HAProxy's `*:port` is not."""
+    address = (entrypoint.address or "").strip("[]")
+    if address in ("", "*"):
+        return entrypoint.product is Product.TRAEFIK
+    try:
+        return ipaddress.ip_address(address).version == 6
+    except ValueError:
+        return False
+
+
+def _sees_ipv6_clients(ctx: Context, entrypoint: Entrypoint) -> str | None:
+    """Why the proxy sees IPv6 client addresses, or None.
+
+    A proxy container on Docker networks without IPv6 gets IPv6 clients through Docker's port
+    publishing as IPv4 connections, so it never writes an IPv6 address into PROXY.
+    """
+    if not _listens_ipv6(entrypoint):
+        return None
+    host = next((h for h in ctx.model.hosts if h.name == entrypoint.host), None) if entrypoint.host else None
+    if host is None:
+        return f"{entrypoint.product} listens on {_shown(entrypoint)}"
+    if host.network_mode is not None and host.network_mode.value == "host":
+        return f"{entrypoint.product} runs with `network_mode: host` and listens on {_shown(entrypoint)}"
+    ipv6 = next((n for n in host.networks if n.ipv6), None)
+    if ipv6 is not None:
+        return f"{entrypoint.product} listens on {_shown(entrypoint)} and its compose network {ipv6.key!r} has IPv6"
+    return None
+
+
+def _shown(entrypoint: Entrypoint) -> str:
+    address = entrypoint.address or ""
+    return f"[{address}]:{entrypoint.port}" if ":" in address else f"{address or '*'}:{entrypoint.port}"
+
+
+@rule("MPL505", "ipv4-only-behind-proxy", Severity.WARNING,
+      summary="Postfix runs IPv4 only while the proxy accepts IPv6 clients and passes their addresses in PROXY",
+      tags=("proxy-protocol", "postfix"), facts=("PF04",))
+def ipv4_only_behind_proxy(ctx: Context):
+    """## Why it matters
+    Postfix refuses a PROXY header that carries an address family it does not run. With
+    `inet_protocols = ipv4` (docker-mailserver: `POSTFIX_INET_PROTOCOLS=ipv4`, which its docs
+    suggest behind Docker) every connection a proxy forwards for an IPv6 client fails with
+    `warning: haproxy read: Postfix IPv6 support is disabled` (PROXY v2) or
+    `bad or missing protocol type` (v1 `TCP6`). On port 25 that is inbound mail from IPv6-only
+    senders, lost at the proxy.
+
+    ## Bad
+    ```
+    # haproxy.cfg
+    frontend smtp
+        bind :::25 v4v6
+        default_backend postfix
+    backend postfix
+        server mail 10.0.0.2:25 send-proxy-v2
+    # main.cf
+    inet_protocols = ipv4
+    ```
+
+    ## Good
+    ```
+    # main.cf
+    inet_protocols = all
+    ```
+
+    ## Fix
+    Let Postfix run both families (`inet_protocols = all`; docker-mailserver:
+    `POSTFIX_INET_PROTOCOLS=all`, the default), or bind the proxy to IPv4 only. A proxy container
+    on Docker networks without IPv6 is not reported: Docker hands it IPv6 clients as IPv4
+    connections.
+    """
+    reported: set[tuple[str, int]] = set()
+    for link in ctx.model.links:
+        listener, server = link.listener, link.server
+        if listener.product is not Product.POSTFIX or link.entrypoint is None or server.proxy_unknown:
+            continue
+        if not server.send_proxy.value.sends or not listener.accepts_proxy.value.sends:
+            continue
+        config = next((c for c in ctx.model.postfix if c.id == listener.instance), None)
+        setting = _ipv4_only(config) if config is not None else None
+        why = _sees_ipv6_clients(ctx, link.entrypoint) if setting is not None else None
+        if why is None or (config.id, id(link.entrypoint)) in reported:
+            continue
+        reported.add((config.id, id(link.entrypoint)))
+        yield ctx.finding(
+            setting.span or config.main_span or listener.span,
+            f"`inet_protocols = {setting.value.strip()}` ({setting.origin}) turns off IPv6 in Postfix, but {why}, so "
+            f"IPv6 clients reach the proxy and it sends their IPv6 address in PROXY to {listener.describe()}: Postfix "
+            f"drops every such connection ('haproxy read: Postfix IPv6 support is disabled'); allow IPv6 in Postfix "
+            f"(inet_protocols = all) or bind the proxy to IPv4 only",
+            related=[(link.entrypoint.span, "the proxy accepts IPv6 clients here"),
+                     (server.send_proxy.span, "the PROXY header is sent here")],
+        )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from mailproxy_lint.api import Context, Listener, Product, ProxyHeader, Severity, Version, rule
+from mailproxy_lint.rules.trust import proxy_outside_trust
 
 
 def _unique_pairs(links):
@@ -25,6 +26,9 @@ def accept_fix(listener: Listener, dms: bool) -> str:
         if dms:
             return f"add `{listener.name}/inet/{param}=haproxy` to postfix-master.cf"
         return f"add `-o {param}=haproxy` to the {listener.name!r} service in master.cf"
+    if listener.product is Product.STALWART:
+        return (f"list the proxy's address in `server.listener.{listener.name}.proxy.trusted-networks` "
+                "(or `server.proxy.trusted-networks`) in config.toml")
     return "enable PROXY protocol on the listener"
 
 
@@ -176,7 +180,8 @@ def _routed(links):
 def proxy_header_not_sent(ctx: Context):
     """## Why it matters
     A listener with `haproxy = yes` (Dovecot) or `*_upstream_proxy_protocol = haproxy` (Postfix)
-    requires the PROXY header on every connection. When the proxy does not send it, Dovecot
+    requires the PROXY header on every connection (Stalwart: on every connection from its
+    trusted networks, `server.proxy.trusted-networks`). When the proxy does not send it, Dovecot
     logs `haproxy: Client timed out` (or `Failed to read valid HAproxy data` once the client
     sends its ClientHello) and closes; postscreen logs `warning: haproxy read: time limit
     exceeded` and answers `421 4.3.2 No system resources`; smtpd logs `warning: haproxy read:
@@ -214,6 +219,10 @@ def proxy_header_not_sent(ctx: Context):
         if not listener.accepts_proxy.value.sends:
             continue
         links = _routed(ctx.model.paths.links_of(listener))
+        if listener.product is Product.STALWART:
+            # Stalwart expects PROXY only from its trusted networks; a proxy known to be outside
+            # them is served as a direct client
+            links = [lk for lk in links if not proxy_outside_trust(ctx, lk)]
         if not links or any(lk.server.send_proxy.value.sends for lk in links):
             continue
         for lk in _unique_pairs(links):

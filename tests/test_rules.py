@@ -111,11 +111,25 @@ def test_rule_page_has_sections(rule):
     assert rule.summary and "\n" not in rule.summary
 
 
+# Rules that extend the catalog: the next free ids of a catalog family, listed here one by one
+# (id -> name, severity) so that every other rule is still checked against the catalog exactly.
+EXTENSIONS = {
+    "MPL006": ("invalid-suppression", "warning"),
+    "MPL007": ("unused-suppression", "note"),
+}
+
+
 @pytest.mark.skipif(not CATALOG.is_file(), reason="../shared/spec/rules.md not available")
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
 def test_rule_matches_catalog(rule):
     catalog = CATALOG.read_text(encoding="utf-8")
     row = re.search(rf"^\| {rule.id}\b[^|]*\| ([a-z0-9-]+) \| ([a-z ()/:0-9]+?) \|", catalog, re.M)
+    if rule.id in EXTENSIONS:
+        assert not row, f"{rule.id} is now in the catalog: check it there and drop it from EXTENSIONS"
+        family = rule.id[:4]
+        assert re.search(rf"^\| {family}\d\d\b", catalog, re.M), f"{rule.id} extends no catalog family"
+        assert (rule.name, str(rule.severity)) == EXTENSIONS[rule.id]
+        return
     assert row, f"{rule.id} is not in the catalog"
     assert row.group(1) == rule.name
     assert row.group(2).split()[0] == str(rule.severity) or row.group(2).startswith("by product")
