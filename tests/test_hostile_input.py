@@ -143,3 +143,71 @@ def test_many_files(tmp_path):
         (conf / f"{i:05d}-x.conf").write_text(f"# fragment {i}\nmail_max_userip_connections = {i}\n")
     result = findings_of(tmp_path)
     assert len(result.files) == 2001
+
+
+# --------------------------------------------------------------------------------------------
+# Safety: a run writes nothing but its report, opens no socket and starts no process
+# --------------------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SCENARIOS = sorted(p for p in (FIXTURES / "scenarios").iterdir() if p.is_dir())
+RULE_CASES = sorted(p for p in (FIXTURES / "rules").glob("*/*") if p.is_dir())
+
+
+def tree_state(root: Path) -> dict[str, tuple]:
+    """Every entry under root: kind, bytes and modification time (ns)."""
+    state = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        content = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+        state[path.relative_to(root).as_posix()] = (info.st_mode, content, info.st_mtime_ns)
+    return state
+
+
+def test_a_run_writes_nothing_but_the_report(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from mailproxy_lint import cli
+
+    scanned = tmp_path / "scanned"
+    for scenario in SCENARIOS:
+        shutil.copytree(scenario, scanned / scenario.name, symlinks=True)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    before = tree_state(scanned)
+    monkeypatch.chdir(scanned)
+    for scenario in SCENARIOS:
+        for fmt in ("text", "json", "sarif", "github"):
+            report = reports / f"{scenario.name}.{fmt}"
+            assert cli.main([scenario.name, "--format", fmt, "--output", str(report)]) in (0, 1)
+            assert report.stat().st_size > 0
+    capsys.readouterr()
+    assert tree_state(scanned) == before
+    assert sorted(p.name for p in reports.iterdir()) == sorted(
+        f"{s.name}.{fmt}" for s in SCENARIOS for fmt in ("text", "json", "sarif", "github"))
+
+
+def _forbidden(what: str):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a run must not use {what}")
+    return refuse
+
+
+def test_a_run_opens_no_socket_and_starts_no_process(monkeypatch):
+    import io
+    import socket
+
+    from mailproxy_lint.report import REPORTERS
+
+    for name in ("socket", "create_connection", "socketpair", "getaddrinfo", "gethostbyname"):
+        monkeypatch.setattr(socket, name, _forbidden(f"socket.{name}"))
+    monkeypatch.setattr(subprocess, "Popen", _forbidden("subprocess.Popen"))
+    for name in ("system", "popen", "fork", "execv", "execve", "execvp", "spawnv", "spawnve", "posix_spawn", "posix_spawnp"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, _forbidden(f"os.{name}"))
+    for case in SCENARIOS + RULE_CASES:
+        monkeypatch.chdir(case)
+        result = run([Path(".")])
+        if case in SCENARIOS:
+            for reporter in REPORTERS.values():
+                reporter(result, io.StringIO(), False)
