@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark mailproxy-lint against the daemons' own config checks ("fast enough to forget it").
 
-    python bench/run.py [--quick] [--json OUT] [--runs N] [--no-daemons]
+    python bench/run.py [--quick] [--json OUT] [--runs N] [--no-daemons] [--linter CMD]
 
 Three parts, each timing whole processes (start-up included, as a user or a hook sees it):
 
@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -121,6 +122,8 @@ def python_env(pycache: Path | None) -> dict:
     so nothing is written into the repository; None = the project's modules compiled at every
     start (PYTHONDONTWRITEBYTECODE, as on the measuring machine; site-packages keep their .pyc)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    if PARSER_CACHE:  # the linter's analysed grammars: in the temp dir, warm after the first run
+        env[PARSER_CACHE_ENV] = PARSER_CACHE
     if pycache is None:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     else:
@@ -129,10 +132,17 @@ def python_env(pycache: Path | None) -> dict:
 
 
 LINTER_ENV: dict = {}  # set in main() once the temporary directory exists
+PARSER_CACHE_ENV = "MAILPROXY_LINT_CACHE_DIR"
+PARSER_CACHE = ""  # set in main(): the linter's parser cache, kept apart from the user's own
+
+
+LINTER_COMMAND: list[str] = []  # --linter: another command to time instead of the installed one
 
 
 def linter_argv() -> list[str]:
     """The console script users run, from the same environment as this interpreter."""
+    if LINTER_COMMAND:
+        return list(LINTER_COMMAND)
     script = Path(sys.executable).parent / "mailproxy-lint"
     return [str(script)] if script.exists() else [sys.executable, "-m", "mailproxy_lint"]
 
@@ -381,6 +391,7 @@ def bench_startup(tmp: Path, cfg: dict) -> list[dict]:
         ("mailproxy-lint --version", linter_argv() + ["--version"], LINTER_ENV),
         (ONE_FILE, linter_argv() + [str(small)], LINTER_ENV),
         (ONE_FILE + ", no .pyc cache", linter_argv() + [str(small)], no_cache),
+        (ONE_FILE + ", no parser cache", linter_argv() + [str(small)], {**LINTER_ENV, PARSER_CACHE_ENV: ""}),
     ]
     results = []
     for name, argv, env in cases:
@@ -483,12 +494,17 @@ def print_report(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PARSER_CACHE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one run each (a smoke test, not a measurement)")
     ap.add_argument("--json", metavar="OUT", help="write the results here (default: bench/results-<date>.json)")
     ap.add_argument("--runs", type=int, help="runs per deployment (default: 7, quick: 1)")
     ap.add_argument("--no-daemons", action="store_true", help="do not run postconf/doveconf/haproxy even if installed")
+    ap.add_argument("--linter", metavar="CMD", help="time this command instead of the installed mailproxy-lint "
+                                                   "(e.g. another checkout's, to compare two versions)")
     args = ap.parse_args(argv)
+    if args.linter:
+        LINTER_COMMAND[:] = shlex.split(args.linter)
 
     cfg = dict(QUICK if args.quick else FULL)
     if args.runs:
@@ -500,9 +516,11 @@ def main(argv: list[str] | None = None) -> int:
                     "mode": "quick" if args.quick else "full", "config": cfg,
                     "linter_argv": linter_argv(), "machine": machine(daemons),
                     "bytecode": "linter runs with .pyc files cached (PYTHONPYCACHEPREFIX in the temp dir), "
-                                "except the start-up case marked 'no .pyc cache'"}
+                                "except the start-up case marked 'no .pyc cache'; analysed grammars are "
+                                "cached in the temp dir, except the case marked 'no parser cache'"}
     with tempfile.TemporaryDirectory(prefix="mailproxy-lint-bench-") as tmp_name:
         tmp = Path(tmp_name)
+        PARSER_CACHE = str(tmp / "parser-cache")
         LINTER_ENV.update(python_env(tmp / "pycache"))
         report["startup"] = bench_startup(tmp, cfg)
         report["deployments"] = bench_deployments(tmp, cfg, daemons, args.quick)

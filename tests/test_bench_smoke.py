@@ -46,7 +46,8 @@ def test_quick_run_writes_the_report(tmp_path):
     assert all(s["lines"] > 0 and s["daemon"] is None for s in report["scaling"])
     assert [s["name"] for s in report["startup"]][1:] == [
         "mailproxy-lint --version", "mailproxy-lint DIR (one small haproxy.cfg, text)",
-        "mailproxy-lint DIR (one small haproxy.cfg, text), no .pyc cache"]
+        "mailproxy-lint DIR (one small haproxy.cfg, text), no .pyc cache",
+        "mailproxy-lint DIR (one small haproxy.cfg, text), no parser cache"]
 
     verdicts = {t["target"].split(" ")[0]: t["met"] for t in report["targets"]}
     assert verdicts["small"] is None  # no daemons, no ratio
