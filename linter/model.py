@@ -523,6 +523,8 @@ class Upstream:
     span: Span
     # HAProxy backend health check: the `option` choosing the check (ssl-hello-chk, smtpchk,
     # tcp-check, ...), and the `tcp-check` rules in order (value = the words after `tcp-check`)
+    # HAProxy: the check option (`ssl-hello-chk`, `smtpchk`, `tcp-check`, ...); Traefik: a TCP
+    # `healthCheck` (its value: the check `port` when written, else "")
     health_check: Setting[str] | None = None
     tcp_checks: tuple[Setting[tuple[str, ...]], ...] = ()
     # server-side timeouts as set (connect, server, tunnel; see Route.timeouts)

@@ -14,6 +14,7 @@ from mailproxy_lint.api import (
     TlsMode,
     Upstream,
     UpstreamServer,
+    Version,
     rule,
 )
 
@@ -105,6 +106,9 @@ def health_check_proxy_mismatch(ctx: Context):
     `*_upstream_proxy_protocol = haproxy`) waits for it and drops the connection: every check
     leaves `haproxy: Client timed out` or `haproxy read: ...` in the mail log, and protocol
     checks (`option smtpchk`, `tcp-check expect`) fail, so HAProxy marks the server down.
+    Traefik's TCP health checks (v3.6 and later) never carry the header, whatever the service's
+    `proxyProtocol` says, so against a PROXY-only listener they always fail and Traefik takes
+    the server out of rotation (the final effect is believed, not confirmed live).
 
     ## Bad
     ```
@@ -121,8 +125,10 @@ def health_check_proxy_mismatch(ctx: Context):
     ## Fix
     Add `check-send-proxy` to the server line (or drop the `port`/`addr` override, so checks
     inherit the server's PROXY setting); with `tcp-check connect port ...` add `send-proxy` to
-    the connect rule. When the check port is a different listener, the rule compares with that
-    listener; it stays silent when it cannot tell whether that listener wants PROXY.
+    the connect rule. For Traefik, point `healthCheck.port` at a listener that takes plain
+    connections, or drop the health check. When the check port is a different listener, the
+    rule compares with that listener; it stays silent when it cannot tell whether that listener
+    wants PROXY.
     """
     for upstream in _haproxy_upstreams(ctx):
         for server in upstream.servers:
@@ -134,6 +140,40 @@ def health_check_proxy_mismatch(ctx: Context):
             finding = _proxy_check_finding(ctx, upstream, server, overrides[0])
             if finding is not None:
                 yield finding
+    yield from _traefik_health_checks(ctx)
+
+
+TRAEFIK_TCP_HEALTH_CHECKS = Version((3, 6))
+
+
+def _traefik_health_checks(ctx: Context):
+    """Traefik's TCP health checks (v3.6+) dial without a client connection, and its dialer writes
+    the PROXY header only for one (HC05): a PROXY-only listener never sees a header from them."""
+    for upstream in ctx.model.upstreams:
+        check = upstream.health_check
+        if upstream.product is not Product.TRAEFIK or check is None:
+            continue
+        version = ctx.model.version_of(Product.TRAEFIK, None)
+        if version is not None and version.value < TRAEFIK_TCP_HEALTH_CHECKS:
+            continue  # no TCP health checks before v3.6 (MPL002 reports the unknown key)
+        for server in upstream.servers:
+            port = int(check.value) if check.value.isdigit() else server.port
+            if port is None:
+                continue
+            requiring = [lst for lst in listeners_at(ctx, server, port) if lst.accepts_proxy.value.sends]
+            if not requiring:
+                continue  # the checks reach a listener that takes plain connections, or none we know
+            listener = requiring[0]
+            yield ctx.finding(
+                check.span or upstream.span,
+                f"Traefik's TCP health checks of service {upstream.name!r} connect to {listener.describe()}, which "
+                f"requires a PROXY header ({listener.accepts_proxy.describe_origin()}), but Traefik sends none on "
+                f"health checks: every check times out ('haproxy: Client timed out' / 'haproxy read' in the mail "
+                f"log) and Traefik takes the server out of the service; point `healthCheck.port` at a listener "
+                f"without PROXY, or drop the health check",
+                related=[(listener.accepts_proxy.span or listener.span, "the listener requires PROXY here")],
+            )
+            break
 
 
 def _proxy_check_finding(ctx: Context, upstream: Upstream, server: UpstreamServer, override: Setting):

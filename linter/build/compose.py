@@ -970,7 +970,18 @@ def _upstream(service: Service, obj: _Object) -> Upstream:
         # a transport replaces the load balancer's PROXY setting; the traefik builder resolves it
         servers = (UpstreamServer(Product.TRAEFIK, obj.name, obj.name, None, port, server_span, send_proxy, tls,
                                   target_host=service.host_id, transport=transport, proxy_unknown=transport is not None),)
-    return Upstream(Product.TRAEFIK, obj.name, servers, first.span)
+    return Upstream(Product.TRAEFIK, obj.name, servers, first.span, health_check=_label_health_check(fields))
+
+
+def _label_health_check(fields: dict[str, Label]) -> Setting[str] | None:
+    """A TCP `loadbalancer.healthcheck.*` label (Traefik v3.6+), at its first label; its `port`."""
+    labels = sorted((label for key, label in fields.items() if key.startswith("loadbalancer.healthcheck")),
+                    key=_position)
+    if not labels:
+        return None
+    port = fields.get("loadbalancer.healthcheck.port")
+    return Setting(port.value.strip() if port is not None else "", labels[0].span,
+                   "Traefik TCP loadBalancer.healthCheck")
 
 
 def _send_proxy(fields: dict[str, Label]) -> tuple[Setting[ProxyHeader], bool]:
@@ -1045,5 +1056,6 @@ def _add_upstreams(model: Model, upstreams: list[Upstream], index: dict[tuple[st
             model.upstreams.append(upstream)
         else:
             known = model.upstreams[i]
-            model.upstreams[i] = Upstream(known.product, known.name, known.servers + upstream.servers, known.span)
+            model.upstreams[i] = Upstream(known.product, known.name, known.servers + upstream.servers, known.span,
+                                          health_check=known.health_check or upstream.health_check)
 

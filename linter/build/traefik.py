@@ -164,6 +164,15 @@ def _static_entrypoint(name: str, key: YamlNode, node: YamlMap, source: SourceFi
                                         exposed_port=_helm_exposed_port(node, port, path) if helm else None))
 
 
+def _file_health_check(balancer: YamlMap, path: str) -> Setting[str] | None:
+    """`loadBalancer.healthCheck` of a TCP service (Traefik v3.6+); the value is its `port`, if any."""
+    for key, key_node, check in balancer.items():
+        if key.lower() == "healthcheck":
+            port = check.get_ci("port") if isinstance(check, YamlMap) else None
+            return Setting(text_of(port) or "", key_node.span(path), "Traefik TCP loadBalancer.healthCheck")
+    return None
+
+
 def _read_timeout(node: YamlMap, path: str) -> Setting[float] | None:
     """`transport.respondingTimeouts.readTimeout` of an entrypoint (or Helm port), when written."""
     transport = node.get_ci("transport")
@@ -366,7 +375,8 @@ class _File:
                 transport=transport, proxy_unknown=transport is not None,
                 lb_proxy_protocol=send if proxy is not None else None,
             ))
-        return Upstream(TRAEFIK, qualified, tuple(servers), node.span(self.path))
+        return Upstream(TRAEFIK, qualified, tuple(servers), node.span(self.path),
+                        health_check=_file_health_check(balancer, self.path))
 
     def _version(self, node: YamlNode, what: str) -> Setting[ProxyHeader]:
         return proxy_version(node, what, self.path)
