@@ -290,12 +290,14 @@ def internal_clients_on_proxy_port(ctx: Context):
     14190), or send internal clients through the proxy as well. The rule reports a standard
     port only when a client is visible: another compose service whose environment names the mail
     container on that port (or on a protocol whose ports all require PROXY), or docker-mailserver's
-    `ENABLE_FETCHMAIL=1` with port 25 requiring PROXY.
+    `ENABLE_FETCHMAIL=1` with port 25 requiring PROXY. It is an error when the client's own
+    configuration names the mail container and that port (it is certainly refused), a warning
+    otherwise.
     """
     proxy_only = [lst for lst in ctx.model.listeners if lst.accepts_proxy.value.sends and lst.port in STANDARD_PORTS]
     reported: set[tuple[int, str]] = set()
     for listener in proxy_only:
-        for span, client in _internal_clients(ctx, listener):
+        for span, client, named in _internal_clients(ctx, listener):
             if (id(listener), client) in reported:
                 continue
             reported.add((id(listener), client))
@@ -305,6 +307,8 @@ def internal_clients_on_proxy_port(ctx: Context):
                 f"sends no PROXY header, so it is refused; keep port {listener.port} without PROXY and give the "
                 f"proxy a separate PROXY-only port (for example {_variant(listener.port)})",
                 related=[(span, client)],
+                # PP12: a client whose configuration names this host and port is certainly refused
+                severity=Severity.ERROR if named else None,
             )
 
 
@@ -312,15 +316,17 @@ def _variant(port: int) -> int:
     return 12525 if port == 25 else 10000 + port
 
 
-def _internal_clients(ctx: Context, listener: Listener) -> list[tuple[Span | None, str]]:
-    clients = []
+def _internal_clients(ctx: Context, listener: Listener) -> list[tuple[Span | None, str, bool]]:
+    """(where, who, whether its configuration names this host and port) for each direct client."""
+    clients: list[tuple[Span | None, str, bool]] = []
     mail = _host(ctx, listener.host)
     if mail is None:
         return clients
     fetchmail = mail.environment.get("ENABLE_FETCHMAIL")
     if listener.port == 25 and listener.product is Product.POSTFIX and fetchmail is not None \
             and fetchmail.value.strip() == "1":
-        clients.append((fetchmail.span, "docker-mailserver's fetchmail (ENABLE_FETCHMAIL=1, delivers to localhost:25)"))
+        clients.append((fetchmail.span, "docker-mailserver's fetchmail (ENABLE_FETCHMAIL=1, delivers to localhost:25)",
+                        False))
     proxies = {e.host for e in ctx.model.entrypoints if e.host is not None}
     for other in ctx.model.hosts:
         if other is mail or other.name in proxies or other.shares_network(mail) is None:
@@ -328,7 +334,7 @@ def _internal_clients(ctx: Context, listener: Listener) -> list[tuple[Span | Non
         for name, setting in other.environment.items():
             ports = _ports_named(name, setting.value, other.environment, mail)
             if ports is not None and _refused(ctx, listener, mail, ports):
-                clients.append((setting.span, f"compose service {other.name!r} ({name}={setting.value})"))
+                clients.append((setting.span, f"compose service {other.name!r} ({name}={setting.value})", True))
     return clients
 
 
