@@ -1,7 +1,8 @@
 """The Traefik file builder: static entrypoints, Helm values, file provider, IngressRouteTCP."""
 from __future__ import annotations
 
-from conftest import analyse_tree
+import pytest
+from conftest import analyse_tree, shared_path
 
 from mailproxy_lint.model import Product, ProxyHeader, ProxyTls
 
@@ -280,3 +281,26 @@ def test_load_balancer_proxy_protocol_kept_when_a_transport_replaces_it(tmp_path
     pp = servers["pp@file"]
     assert pp.lb_proxy_protocol.value is ProxyHeader.V1  # as written on the load balancer
     assert pp.send_proxy.value is ProxyHeader.NONE  # the transport (no proxyProtocol) replaces it
+
+
+# Traefik's own CRD provider fixtures (pkg/provider/kubernetes/crd/fixtures/tcp): the routes,
+# services and transports their sources describe.
+CRD_FIXTURES = {
+    "with_proxyprotocol": [("whoamitcp", 8000, ProxyHeader.V2, None)],
+    "with_tls_passthrough": [("whoamitcp", 8000, ProxyHeader.NONE, None)],
+    "with_servers_transport": [("whoamitcp", 8000, ProxyHeader.NONE, "test@kubernetescrd"),
+                               ("whoamitcp2", 8080, ProxyHeader.NONE, "default-test@kubernetescrd")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CRD_FIXTURES))
+def test_corpus_crd_fixtures_are_modelled(name, tmp_path, monkeypatch):
+    source = shared_path("corpus", "files", "traefik-k8s",
+                         f"traefik__traefik__pkg__provider__kubernetes__crd__fixtures__tcp__{name}.yml")
+    deployment = analyse_tree(tmp_path, {"route.yml": source.read_text(encoding="utf-8")}, monkeypatch)
+    (route,) = deployment.routes
+    assert (route.name, route.entrypoints, route.sni.value) == ("test.route", ("foo",), "foo.com")
+    assert route.tls.value is (ProxyTls.PASSTHROUGH if name == "with_tls_passthrough" else ProxyTls.NONE)
+    (upstream,) = deployment.upstreams
+    assert [(s.host, s.port, s.send_proxy.value, s.transport.value if s.transport else None)
+            for s in upstream.servers] == CRD_FIXTURES[name]
