@@ -748,6 +748,10 @@ class Deployment:
     def upstream(self, name: str) -> Upstream | None:
         return next((u for u in self.upstreams if u.name == name), None)
 
+    def host(self, name: str | None) -> Host | None:
+        """The Host called `name` (a compose service's host id), None for None or an unknown name."""
+        return next((h for h in self.hosts if h.name == name), None) if name is not None else None
+
     def version_of(self, product: Product, host: str | None) -> Setting[Version] | None:
         """The version of `product` on `host`; falls back to the one version known for it."""
         return version_lookup(self.versions, product, host)

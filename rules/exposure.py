@@ -52,10 +52,6 @@ STANDARD_PORTS = {25: "SMTP", 587: "submission", 465: "submissions", 143: "IMAP"
 # --------------------------------------------------------------------------------------------
 
 
-def _host(ctx: Context, name: str | None) -> Host | None:
-    return next((h for h in ctx.model.hosts if h.name == name), None) if name is not None else None
-
-
 def _ip(text: str | None) -> IPAddress | None:
     try:
         return ipaddress.ip_address((text or "").strip().strip("[]"))
@@ -110,7 +106,7 @@ def proxy_sources(ctx: Context, link: Link) -> list[Source]:
             sources.append(Source(ipaddress.ip_network(address), True, f"{how}, {setting.origin} {address}", setting.span))
     if sources:
         return sources
-    mail = _host(ctx, link.listener.host)
+    mail = ctx.model.host(link.listener.host)
     shared = proxy.shares_network(mail) if mail is not None else None
     if shared is None:
         return []
@@ -192,7 +188,7 @@ def proxy_port_exposed(ctx: Context):
             continue
         if _is_loopback(listener.address):
             continue  # the daemon listens on loopback inside the container: unreachable from outside
-        host = _host(ctx, listener.host)
+        host = ctx.model.host(listener.host)
         for port in host.published if host is not None else ():
             if port.protocol == "tcp" and port.covers(listener.port) and _reachable(port.host_ip):
                 yield _published_finding(ctx, listener, host, port)
@@ -319,7 +315,7 @@ def _variant(port: int) -> int:
 def _internal_clients(ctx: Context, listener: Listener) -> list[tuple[Span | None, str, bool]]:
     """(where, who, whether its configuration names this host and port) for each direct client."""
     clients: list[tuple[Span | None, str, bool]] = []
-    mail = _host(ctx, listener.host)
+    mail = ctx.model.host(listener.host)
     if mail is None:
         return clients
     fetchmail = mail.environment.get("ENABLE_FETCHMAIL")
@@ -445,7 +441,7 @@ def _remote(ctx: Context, link: Link) -> str | None:
     proxy = proxy_host(ctx, link.entrypoint)
     target = ctx.model.paths.host_of(server)
     if target is not None:
-        mail = _host(ctx, target)
+        mail = ctx.model.host(target)
         if proxy is None or mail is None or proxy[0].shares_network(mail) is not None:
             return None
         return f"on container {target!r}, which shares no compose network with the proxy ({proxy[0].name!r})"
@@ -550,7 +546,7 @@ def _from(source: Source) -> str:
 
 def _permit_docker(ctx: Context, link: Link, sources: list[Source]):
     """PERMIT_DOCKER's addition to docker-mailserver's mynetworks, when it holds the proxy."""
-    mail = _host(ctx, link.listener.host)
+    mail = ctx.model.host(link.listener.host)
     setting = mail.environment.get("PERMIT_DOCKER") if mail is not None else None
     mode = setting.value.strip() if setting is not None else ""
     proxy = proxy_host(ctx, link.entrypoint)

@@ -149,13 +149,13 @@ TRAEFIK_TCP_HEALTH_CHECKS = Version((3, 6))
 def _traefik_health_checks(ctx: Context):
     """Traefik's TCP health checks (v3.6+) dial without a client connection, and its dialer writes
     the PROXY header only for one (HC05): a PROXY-only listener never sees a header from them."""
+    version = ctx.model.version_of(Product.TRAEFIK, None)
+    if version is not None and version.value < TRAEFIK_TCP_HEALTH_CHECKS:
+        return  # no TCP health checks before v3.6
     for upstream in ctx.model.upstreams:
         check = upstream.health_check
         if upstream.product is not Product.TRAEFIK or check is None:
             continue
-        version = ctx.model.version_of(Product.TRAEFIK, None)
-        if version is not None and version.value < TRAEFIK_TCP_HEALTH_CHECKS:
-            continue  # no TCP health checks before v3.6 (MPL002 reports the unknown key)
         for server in upstream.servers:
             port = int(check.value) if check.value.isdigit() else server.port
             if port is None:

@@ -473,7 +473,7 @@ def _sees_ipv6_clients(ctx: Context, entrypoint: Entrypoint) -> str | None:
     """
     if not _listens_ipv6(entrypoint):
         return None
-    host = next((h for h in ctx.model.hosts if h.name == entrypoint.host), None) if entrypoint.host else None
+    host = ctx.model.host(entrypoint.host)
     if host is None:
         return f"{entrypoint.product} listens on {_shown(entrypoint)}"
     if host.network_mode is not None and host.network_mode.value == "host":

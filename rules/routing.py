@@ -100,7 +100,7 @@ def _opt_in_port_unknown(ctx: Context, host_name: str, port: int, listeners) -> 
 
     if port not in OPT_IN_PORTS or not any(lst.platform == "docker-mailserver" for lst in listeners):
         return False
-    host = next((h for h in ctx.model.hosts if h.name == host_name), None)
+    host = ctx.model.host(host_name)
     return host is not None and not host.environment_complete
 
 

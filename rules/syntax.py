@@ -43,7 +43,8 @@ def syntax_error(ctx: Context):
     Correct the file at the reported line and column. Check it with the daemon's own tool
     (`doveconf -n`, `postconf -n`, `haproxy -c -f FILE`) before deploying.
     """
-    lines = {source.path: source.text.split("\n") for source in ctx.model.files}
+    broken = {problem.span.path for problem in ctx.model.problems}
+    lines = {source.path: source.text.split("\n") for source in ctx.model.files if source.path in broken}
     for problem in ctx.model.problems:
         text = lines.get(problem.span.path, [])
         if not _template_line(text, problem.span.line) and not _joined_by_template(text, problem.span.line):

@@ -173,7 +173,7 @@ def client_port(ep: Entrypoint, ctx: Context) -> Setting[int] | None:
         return ep.exposed_port
     if ep.port is None:
         return None
-    host = next((h for h in ctx.model.hosts if h.name == ep.host), None) if ep.host else None
+    host = ctx.model.host(ep.host)
     for published in host.published if host is not None else ():
         outside = published.host_port_for(ep.port)
         if outside is not None and published.protocol == "tcp":

@@ -70,7 +70,7 @@ def proxy_host(ctx: Context, entrypoint: Entrypoint | None) -> tuple[Host, str] 
     if entrypoint is None:
         return None
     if entrypoint.host is not None:
-        host = next((h for h in ctx.model.hosts if h.name == entrypoint.host), None)
+        host = ctx.model.host(entrypoint.host)
         return (host, f"{entrypoint.product} runs in container {host.name!r}") if host is not None else None
     if entrypoint.product is Product.HAPROXY:
         candidates = [h for h in ctx.model.hosts if h.image is not None and ImageRef.parse(h.image.value).name == "haproxy"]
@@ -420,7 +420,7 @@ def _unpinned_not_trusted(ctx: Context):
     that the trust list does not overlap at all: wherever Docker puts it, it is not trusted."""
     found = []
     for lk, proxy, how in _links_checking_trust(ctx):
-        mail = next((h for h in ctx.model.hosts if h.name == lk.listener.host), None)
+        mail = ctx.model.host(lk.listener.host)
         if mail is None or _addresses(proxy):
             continue
         shared = _shared_networks(proxy, mail)
@@ -449,7 +449,7 @@ def _subnet_not_trusted(ctx: Context, links: list[Link], host: Host, how: str, s
 def _compose_gateway(ctx: Context, network, listener: Listener, proxy):
     """(Subnet, NetworkAttachment) of a compose network the mail host joins, lying inside the trusted
     `network`, whose gateway the trusted network therefore includes; None when there is none."""
-    mail = next((h for h in ctx.model.hosts if h.name == listener.host), None)
+    mail = ctx.model.host(listener.host)
     for attachment in mail.networks if mail is not None else ():
         for subnet in attachment.subnets:
             gateway = subnet.gateway_address
