@@ -325,6 +325,8 @@ def _masked(finding, masker: Masker):
 def mask_run(findings: list, deployments: list) -> tuple[list, list]:
     """What `engine.run` reports: findings and deployments (whose file texts reporters read)
     with every secret of the scanned files masked."""
+    if not findings:
+        return findings, deployments  # nothing will be shown: no file needs scanning for secrets
     files = [f for d in deployments for f in d.files]
     masker = masker_for(files)
     if not masker:
