@@ -65,22 +65,26 @@ def runs_dovecot(env: Mapping[str, str]) -> bool:
     return not _flag(env, "SMTP_ONLY")
 
 
+# The protocols DMS switches with an environment flag, and the flag's default.
+PROTOCOL_FLAGS: tuple[tuple[str, str, str], ...] = (
+    ("imap", "ENABLE_IMAP", "1"),
+    ("pop3", "ENABLE_POP3", "0"),
+    ("sieve", "ENABLE_MANAGESIEVE", "0"),
+)
+
+
 def enabled_protocols(env: Mapping[str, str]) -> tuple[str, ...]:
     """The Dovecot `protocols` DMS enables for this container environment."""
-    protocols = []
-    if _flag(env, "ENABLE_IMAP", "1"):
-        protocols.append("imap")
-    if _flag(env, "ENABLE_POP3"):
-        protocols.append("pop3")
-    if _flag(env, "ENABLE_MANAGESIEVE"):
-        protocols.append("sieve")
+    protocols = [protocol for protocol, flag, default in PROTOCOL_FLAGS if _flag(env, flag, default)]
     protocols.append("lmtp")  # Postfix delivers over LMTP (a unix socket, no inet listener)
     return tuple(protocols)
 
 
 # Ports DMS opens only when an environment flag turns them on (off by default): POP3 and POP3S
 # with ENABLE_POP3=1, ManageSieve with ENABLE_MANAGESIEVE=1.
-OPT_IN_PORTS = frozenset({110, 995, 4190})
+OPT_IN_PORTS = frozenset(listener.port for listener in STOCK_LISTENERS
+                         for protocol, _, default in PROTOCOL_FLAGS
+                         if listener.protocol == protocol and default == "0")
 
 
 def listen_for(env: Mapping[str, str]) -> str | None:
